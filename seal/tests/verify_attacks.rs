@@ -1,0 +1,844 @@
+//! Strictness (issue 3 §3): every attack class gets a file built here, by hand-written
+//! incremental updates on top of a corpus document, signed in the test with the corpus's
+//! foreign test PKI (pki/signer-ec.key, issued by pki/root.pem). Each must never panic and
+//! never be TOTAL-PASSED; the honest controls next to them must pass.
+
+use std::io::Write;
+
+use chop_seal::verify::{
+    ChangeLevel, Indication, Limits, Report, SubIndication, VerifyError, VerifyOptions, verify_pdf,
+};
+
+mod common;
+use common::*;
+
+fn verify(data: &[u8]) -> Report {
+    verify_pdf(data, &trusted()).unwrap_or_else(|e| panic!("unexpected error: {e}"))
+}
+
+/// The first signature's report.
+fn first(data: &[u8]) -> chop_seal::verify::SignatureReport {
+    let r = verify(data);
+    r.signatures
+        .iter()
+        .find(|s| s.field_name == "Sig1")
+        .cloned()
+        .unwrap_or_else(|| r.signatures[0].clone())
+}
+
+fn assert_not_passed(data: &[u8], what: &str) -> Option<chop_seal::verify::SignatureReport> {
+    match verify_pdf(data, &trusted()) {
+        Ok(r) => {
+            for s in &r.signatures {
+                assert_ne!(
+                    s.indication,
+                    Indication::TotalPassed,
+                    "{what}: {}",
+                    s.summary()
+                );
+            }
+            r.signatures.first().cloned()
+        }
+        Err(_) => None,
+    }
+}
+
+fn assert_failed(data: &[u8], sub: SubIndication, what: &str) {
+    let s = first(data);
+    assert_eq!(
+        s.indication,
+        Indication::TotalFailed,
+        "{what}: {:?}",
+        s.problems
+    );
+    assert_eq!(s.sub_indication, Some(sub), "{what}: {:?}", s.problems);
+}
+
+// ---- controls -----------------------------------------------------------------------------
+
+#[test]
+fn control_a_document_signed_here_passes() {
+    let data = signed(Doc::default());
+    let s = first(&data);
+    assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.problems);
+    assert_eq!(s.changes.level, ChangeLevel::None);
+    assert_eq!(s.revision, 2);
+}
+
+#[test]
+fn control_an_identical_rewrite_and_an_info_update_pass() {
+    let base = signed(Doc::default());
+    let same_page = append(
+        &base,
+        &[(3, format!("<< {PAGE} /Contents 7 0 R /Annots [10 0 R] >>"))],
+        40,
+    );
+    let s = first(&same_page);
+    assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.problems);
+    assert_eq!(s.changes.level, ChangeLevel::None);
+
+    let info = append(&base, &[(5, "<< /Producer (someone else) >>".into())], 40);
+    let s = first(&info);
+    assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.problems);
+    assert_eq!(s.changes.level, ChangeLevel::LtaUpdates);
+}
+
+#[test]
+fn control_a_second_approval_signature_is_form_filling() {
+    let base = signed(Doc::default());
+    let second = sign_revision(
+        &base,
+        &[
+            (
+                4,
+                "<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R 12 0 R] /SigFlags 3 >> >>"
+                    .into(),
+            ),
+            (3, format!("<< {PAGE} /Contents 7 0 R /Annots [10 0 R 12 0 R] >>")),
+            (
+                12,
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 13 0 R /Rect [0 0 0 0] /F 132 /P 3 0 R >>".into(),
+            ),
+            (13, sig_dict("")),
+        ],
+        40,
+    );
+    let r = verify(&second);
+    assert_eq!(r.signatures.len(), 2);
+    for s in &r.signatures {
+        assert_eq!(
+            s.indication,
+            Indication::TotalPassed,
+            "{}: {:?}",
+            s.field_name,
+            s.problems
+        );
+    }
+    assert_eq!(r.signatures[0].changes.level, ChangeLevel::FormFilling);
+}
+
+// ---- Universal Signature Forgery ----------------------------------------------------------
+
+/// Replace the first occurrence of `from` after the signed revision's start with `to`,
+/// padded with spaces to the same length (so every other offset stays put).
+fn patch(data: &[u8], from: &[u8], to: &str) -> Vec<u8> {
+    let pos = data.windows(from.len()).rposition(|w| w == from).unwrap();
+    assert!(to.len() <= from.len(), "patch longer than the original");
+    let mut out = data.to_vec();
+    let padded = format!("{to:<width$}", width = from.len());
+    out[pos..pos + from.len()].copy_from_slice(padded.as_bytes());
+    out
+}
+
+fn current_range(data: &[u8]) -> (Vec<u8>, [usize; 4]) {
+    let pos = data.windows(11).rposition(|w| w == b"/ByteRange ").unwrap();
+    let end = pos + data[pos..].iter().position(|b| *b == b']').unwrap() + 1;
+    let text = String::from_utf8_lossy(&data[pos + 11..end]).to_string();
+    let n: Vec<usize> = text
+        .trim_matches(|c| c == '[' || c == ']')
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (data[pos..end].to_vec(), [n[0], n[1], n[2], n[3]])
+}
+
+#[test]
+fn usf_byte_range_variants_are_format_failures() {
+    let data = signed(Doc::default());
+    let (orig, [_, a, b, c]) = current_range(&data);
+    let variants = [
+        "/ByteRangX [0 1 2 3]".to_string(),
+        "/ByteRange null".to_string(),
+        "/ByteRange []".to_string(),
+        "/ByteRange [0 0 0 0]".to_string(),
+        format!("/ByteRange [0 {a} {b}]"),
+        format!("/ByteRange [0 {a} {b} {c} 5]"),
+        format!("/ByteRange [0 {a}.5 {b} {c}]"),
+        format!("/ByteRange [0 -{a} {b} {c}]"),
+        format!("/ByteRange [0 {b} {a} {c}]"),
+        format!("/ByteRange [0 {a} {b} 99999999]"),
+        format!("/ByteRange [1 {a} {b} {c}]"),
+        format!("/ByteRange [0 {a} {b} {}]", c - 2),
+        format!("/ByteRange [0 {} {b} {c}]", a - 1),
+        format!("/ByteRange [0 {a} {} {}]", b + 1, c - 1),
+        format!("/ByteRange [(0) {a} {b} {c}]"),
+        format!("/ByteRange [0 {a} {b} {c} ]"),
+    ];
+    for (i, v) in variants.iter().enumerate() {
+        let attacked = patch(&data, &orig, v);
+        if i == variants.len() - 1 {
+            // Same numbers, different spacing: the ByteRange is signed, so the hash breaks.
+            assert_failed(&attacked, SubIndication::HashFailure, v);
+        } else {
+            assert_failed(&attacked, SubIndication::FormatFailure, v);
+        }
+    }
+}
+
+#[test]
+fn usf_contents_variants_are_format_failures() {
+    let data = signed(Doc::default());
+    let (_, [_, a, b, _]) = current_range(&data);
+    let gap = data[a..b].to_vec();
+    let key_and_gap = [b"/Contents ".as_slice(), &gap].concat();
+    let variants = vec![
+        "/Contentz ".to_string() + &String::from_utf8_lossy(&gap),
+        "/Contents <>".to_string(),
+        "/Contents null".to_string(),
+        "/Contents ()".to_string(),
+        format!("/Contents <{}>", "0".repeat(CONTENTS_HEX_LEN)),
+        format!("/Contents <{}>", "DE".repeat(CONTENTS_HEX_LEN / 2)),
+        format!("/Contents <3080{}>", "0".repeat(CONTENTS_HEX_LEN - 4)),
+        format!("/Contents 5"),
+    ];
+    for v in &variants {
+        let attacked = patch(&data, &key_and_gap, v);
+        let s = first(&attacked);
+        assert_eq!(
+            s.indication,
+            Indication::TotalFailed,
+            "{v}: {:?}",
+            s.problems
+        );
+        assert_eq!(
+            s.sub_indication,
+            Some(SubIndication::FormatFailure),
+            "{v}: {:?}",
+            s.problems
+        );
+    }
+}
+
+// ---- Signature Wrapping -------------------------------------------------------------------
+
+#[test]
+fn wrapping_a_relocated_signature_dictionary_is_refused() {
+    // A later revision redefines the signature dictionary with a ByteRange claiming only the
+    // original document, and a /Contents copied from the real signature.
+    let data = signed(Doc::default());
+    let (orig, [_, a, b, _]) = current_range(&data);
+    let _ = orig;
+    let contents = String::from_utf8_lossy(&data[a..b]).to_string();
+    let first_end = corpus("plain-1page.pdf").len();
+    let wrapped = append(
+        &data,
+        &[(
+            11,
+            format!(
+                "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /ByteRange [0 10 20 {}] /Contents {contents} >>",
+                first_end - 20
+            ),
+        )],
+        40,
+    );
+    let s = assert_not_passed(&wrapped, "relocated signature dictionary").unwrap();
+    assert_eq!(s.indication, Indication::TotalFailed);
+}
+
+#[test]
+fn wrapping_a_copied_signature_in_a_new_field_is_refused() {
+    // A second field whose /V is a copy of the real signature dictionary in a later revision:
+    // the ByteRange gap then lies outside that dictionary.
+    let data = signed(Doc::default());
+    let (range, [_, a, b, _]) = current_range(&data);
+    let contents = String::from_utf8_lossy(&data[a..b]).to_string();
+    let copy = append(
+        &data,
+        &[
+            (
+                4,
+                "<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R 12 0 R] /SigFlags 3 >> >>"
+                    .into(),
+            ),
+            (
+                12,
+                "<< /FT /Sig /T (Copy) /V 13 0 R >>".into(),
+            ),
+            (
+                13,
+                format!(
+                    "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached {} /Contents {contents} >>",
+                    String::from_utf8_lossy(&range)
+                ),
+            ),
+        ],
+        40,
+    );
+    let r = verify(&copy);
+    let copy_report = r
+        .signatures
+        .iter()
+        .find(|s| s.field_name == "Copy")
+        .unwrap();
+    assert_eq!(copy_report.indication, Indication::TotalFailed);
+    assert_eq!(
+        copy_report.sub_indication,
+        Some(SubIndication::FormatFailure)
+    );
+    // the original signature sees the added field (form filling: it stays valid)
+    let orig = r
+        .signatures
+        .iter()
+        .find(|s| s.field_name == "Sig1")
+        .unwrap();
+    assert_ne!(orig.changes.level, ChangeLevel::None);
+}
+
+// ---- Incremental Saving Attack ------------------------------------------------------------
+
+const NEW_CONTENT: &str =
+    "<< /Length 44 >>\nstream\nBT /F1 24 Tf 72 500 Td (PAY 1,000,000) Tj ET\nendstream";
+
+#[test]
+fn isa_every_protected_structure_change_is_total_failed() {
+    let base = signed(Doc::default());
+    let cases: Vec<(&str, Vec<(u32, String)>)> = vec![
+        (
+            "page content replaced",
+            vec![
+                (3, format!("<< {PAGE} /Contents 20 0 R /Annots [10 0 R] >>")),
+                (20, NEW_CONTENT.into()),
+            ],
+        ),
+        ("content stream redefined in place", vec![(7, NEW_CONTENT.into())]),
+        (
+            "catalog OpenAction JavaScript",
+            vec![(
+                4,
+                "<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R] /SigFlags 3 >> /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>".into(),
+            )],
+        ),
+        (
+            "catalog Names JavaScript",
+            vec![(
+                4,
+                "<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R] /SigFlags 3 >> /Names << /JavaScript 21 0 R >> >>".into(),
+            ), (21, "<< /Names [(x) << /S /JavaScript /JS (1) >>] >>".into())],
+        ),
+        (
+            "font replaced (shadow replace)",
+            vec![(2, "<< /BaseFont /Courier /Encoding /WinAnsiEncoding /Name /F1 /Subtype /Type1 /Type /Font >>".into())],
+        ),
+        (
+            "resources replaced",
+            vec![(1, "<< /F1 22 0 R >>".into()), (22, "<< /BaseFont /Symbol /Subtype /Type1 /Type /Font >>".into())],
+        ),
+        (
+            "page tree grows",
+            vec![
+                (6, "<< /Count 2 /Kids [ 3 0 R 23 0 R ] /Type /Pages >>".into()),
+                (23, format!("<< {PAGE} /Contents 7 0 R >>")),
+            ],
+        ),
+        (
+            "media box changed",
+            vec![(3, "<< /Type /Page /Parent 6 0 R /MediaBox [ 0 0 100 100 ] /Resources << /Font 1 0 R >> /Contents 7 0 R /Annots [10 0 R] >>".into())],
+        ),
+        (
+            "signature field removed",
+            vec![(4, "<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [] /SigFlags 3 >> >>".into())],
+        ),
+        (
+            "trailer points at a new catalog",
+            vec![(4, "<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R] /SigFlags 3 >> /PageLabels << /Nums [0 << /P (forged) >>] >> >>".into())],
+        ),
+    ];
+    for (what, objects) in cases {
+        let attacked = append(&base, &objects, 40);
+        let s = assert_not_passed(&attacked, what).unwrap();
+        assert_eq!(
+            s.indication,
+            Indication::TotalFailed,
+            "{what}: {:?}",
+            s.problems
+        );
+        assert_eq!(
+            s.changes.level,
+            ChangeLevel::Other,
+            "{what}: {:?}",
+            s.changes.objects
+        );
+        assert_eq!(s.sub_indication, Some(SubIndication::SigConstraintsFailure));
+    }
+}
+
+// ---- Shadow attacks -----------------------------------------------------------------------
+
+/// A signed document with an overlay annotation (12) and a filled text field (13).
+fn with_overlay_and_field() -> Vec<u8> {
+    signed(Doc {
+        fields_extra: "13 0 R".into(),
+        annots_extra: "12 0 R 13 0 R".into(),
+        objects: vec![
+            (
+                12,
+                "<< /Type /Annot /Subtype /Square /Rect [60 480 400 540] /IC [1 1 1] /F 4 /AP << /N 14 0 R >> >>".into(),
+            ),
+            (
+                14,
+                "<< /Type /XObject /Subtype /Form /BBox [0 0 340 60] /Length 22 >>\nstream\n1 g 0 0 340 60 re f   \nendstream".into(),
+            ),
+            (
+                13,
+                "<< /Type /Annot /Subtype /Widget /FT /Tx /T (Amount) /V (100) /Rect [60 400 200 420] /F 4 /P 3 0 R /AP << /N 15 0 R >> >>".into(),
+            ),
+            (
+                15,
+                "<< /Type /XObject /Subtype /Form /BBox [0 0 140 20] /Length 32 >>\nstream\nBT /F1 12 Tf 2 5 Td (100) Tj ET\nendstream".into(),
+            ),
+        ],
+        ..Doc::default()
+    })
+}
+
+#[test]
+fn shadow_hide_removing_or_altering_an_overlay_is_other() {
+    let base = with_overlay_and_field();
+    assert_eq!(first(&base).indication, Indication::TotalPassed);
+    let removed = append(
+        &base,
+        &[(
+            3,
+            format!("<< {PAGE} /Contents 7 0 R /Annots [10 0 R 13 0 R] >>"),
+        )],
+        40,
+    );
+    let s = assert_not_passed(&removed, "overlay removed").unwrap();
+    assert!(
+        s.changes
+            .objects
+            .iter()
+            .any(|o| o.reason.contains("removed"))
+    );
+
+    let hidden = append(
+        &base,
+        &[(
+            12,
+            "<< /Type /Annot /Subtype /Square /Rect [60 480 400 540] /IC [1 1 1] /F 2 /AP << /N 14 0 R >> >>".into(),
+        )],
+        40,
+    );
+    assert_not_passed(&hidden, "overlay hidden by its flags");
+
+    let moved_ap = append(
+        &base,
+        &[(
+            14,
+            "<< /Type /XObject /Subtype /Form /BBox [0 0 1 1] /Length 0 >>\nstream\n\nendstream"
+                .into(),
+        )],
+        40,
+    );
+    assert_not_passed(&moved_ap, "overlay appearance emptied");
+}
+
+#[test]
+fn shadow_replace_appearance_without_value_is_other() {
+    let base = with_overlay_and_field();
+    let ap_only = append(
+        &base,
+        &[(
+            13,
+            "<< /Type /Annot /Subtype /Widget /FT /Tx /T (Amount) /V (100) /Rect [60 400 200 420] /F 4 /P 3 0 R /AP << /N 16 0 R >> >>".into(),
+        ), (
+            16,
+            "<< /Type /XObject /Subtype /Form /BBox [0 0 140 20] /Length 34 >>\nstream\nBT /F1 12 Tf 2 5 Td (9999) Tj ET\nendstream".into(),
+        )],
+        40,
+    );
+    let s = assert_not_passed(&ap_only, "appearance replaced without value").unwrap();
+    assert_eq!(s.changes.level, ChangeLevel::Other);
+    assert!(
+        s.changes
+            .objects
+            .iter()
+            .any(|o| o.reason.contains("shadow replace")),
+        "{:?}",
+        s.changes.objects
+    );
+}
+
+#[test]
+fn shadow_hide_and_replace_unused_object_number_is_other() {
+    // The signed page refers to content 30 0 R, which does not exist at signing.
+    let base = signed(Doc {
+        page_contents: Some("[7 0 R 30 0 R]".into()),
+        ..Doc::default()
+    });
+    assert_eq!(first(&base).indication, Indication::TotalPassed);
+    let attacked = append(&base, &[(30, NEW_CONTENT.into())], 40);
+    let s = assert_not_passed(&attacked, "hide-and-replace").unwrap();
+    assert!(
+        s.changes
+            .objects
+            .iter()
+            .any(|o| o.object == "30 0" && o.reason.contains("hide-and-replace")),
+        "{:?}",
+        s.changes.objects
+    );
+}
+
+// ---- Certification attacks ----------------------------------------------------------------
+
+fn second_signature(base: &[u8], sig_extra: &str, catalog_extra: &str) -> Vec<u8> {
+    sign_revision(
+        base,
+        &[
+            (
+                4,
+                format!(
+                    "<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R 12 0 R] /SigFlags 3 >> {catalog_extra} >>"
+                ),
+            ),
+            (3, format!("<< {PAGE} /Contents 7 0 R /Annots [10 0 R 12 0 R] >>")),
+            (
+                12,
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 13 0 R /Rect [300 300 400 400] /F 132 /P 3 0 R >>".into(),
+            ),
+            (13, sig_dict(sig_extra)),
+        ],
+        40,
+    )
+}
+
+#[test]
+fn certification_permissions_are_enforced() {
+    for p in [1, 2, 3] {
+        let base = certified(p);
+        let s = first(&base);
+        assert_eq!(
+            s.indication,
+            Indication::TotalPassed,
+            "P={p}: {:?}",
+            s.problems
+        );
+        assert_eq!(s.docmdp.permission, Some(p));
+
+        // A later approval signature: allowed by P=2 and P=3, not by P=1.
+        let two = second_signature(&base, "", "/Perms << /DocMDP 11 0 R >>");
+        let s = first(&two);
+        if p == 1 {
+            assert_eq!(
+                s.indication,
+                Indication::TotalFailed,
+                "P=1 allows no signature"
+            );
+        } else {
+            assert_eq!(
+                s.indication,
+                Indication::TotalPassed,
+                "P={p}: {:?}",
+                s.problems
+            );
+        }
+
+        // A sticky note: only P=3 allows it.
+        let annotated = append(
+            &base,
+            &[
+                (
+                    3,
+                    format!("<< {PAGE} /Contents 7 0 R /Annots [10 0 R 20 0 R] >>"),
+                ),
+                (
+                    20,
+                    "<< /Type /Annot /Subtype /Text /Rect [72 500 92 520] /Contents (ok) >>".into(),
+                ),
+            ],
+            40,
+        );
+        let s = first(&annotated);
+        assert_eq!(s.changes.level, ChangeLevel::Annotations);
+        if p == 3 {
+            assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.problems);
+        } else {
+            assert_eq!(
+                s.indication,
+                Indication::TotalFailed,
+                "P={p} must refuse annotations"
+            );
+        }
+
+        // An annotation that covers content (Evil Annotation Attack): refused even by P=3.
+        let covering = append(
+            &base,
+            &[
+                (3, format!("<< {PAGE} /Contents 7 0 R /Annots [10 0 R 20 0 R] >>")),
+                (20, "<< /Type /Annot /Subtype /FreeText /Rect [72 500 400 530] /Contents (VOID) /DA (/F1 24 Tf) >>".into()),
+            ],
+            40,
+        );
+        let s = first(&covering);
+        assert_eq!(s.changes.level, ChangeLevel::Other, "P={p}");
+        assert_eq!(s.indication, Indication::TotalFailed, "P={p}");
+        assert!(
+            s.problems[0].contains("Evil Annotation"),
+            "{:?}",
+            s.problems
+        );
+    }
+}
+
+#[test]
+fn a_second_certification_signature_is_refused() {
+    let base = certified(2);
+    let two = second_signature(
+        &base,
+        "/Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /P 3 >> >>]",
+        "/Perms << /DocMDP 13 0 R >>",
+    );
+    let r = verify(&two);
+    let second = r
+        .signatures
+        .iter()
+        .find(|s| s.field_name == "Sig2")
+        .unwrap();
+    assert_eq!(second.indication, Indication::TotalFailed);
+    assert!(
+        second
+            .problems
+            .iter()
+            .any(|p| p.contains("more than one certification"))
+    );
+    // the first one sees the catalog /Perms re-pointed: OTHER
+    let first = r
+        .signatures
+        .iter()
+        .find(|s| s.field_name == "Sig1")
+        .unwrap();
+    assert_eq!(first.indication, Indication::TotalFailed);
+}
+
+#[test]
+fn certification_after_an_approval_signature_is_refused() {
+    let base = signed(Doc::default());
+    let two = second_signature(
+        &base,
+        "/Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /P 2 >> >>]",
+        "",
+    );
+    let r = verify(&two);
+    let second = r
+        .signatures
+        .iter()
+        .find(|s| s.field_name == "Sig2")
+        .unwrap();
+    assert_eq!(second.indication, Indication::TotalFailed);
+    assert!(
+        second
+            .problems
+            .iter()
+            .any(|p| p.contains("must be the first"))
+    );
+}
+
+// ---- Hostile files ------------------------------------------------------------------------
+
+fn small_limits() -> Limits {
+    Limits {
+        max_decompressed_bytes: 1 << 20,
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn deflate_bomb_in_an_object_stream_hits_a_limit() {
+    use flate2::Compression;
+    use flate2::write::ZlibEncoder;
+    let base = signed(Doc::default());
+    // An object stream that inflates to 64 MiB of spaces after a valid header.
+    let mut enc = ZlibEncoder::new(Vec::new(), Compression::best());
+    enc.write_all(b"24 0 ").unwrap();
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..64 {
+        enc.write_all(&chunk).unwrap();
+    }
+    enc.write_all(b"<< /Bomb true >>").unwrap();
+    let bomb = enc.finish().unwrap();
+    assert!(bomb.len() < 200_000);
+
+    let mut out = base.clone();
+    let objstm_off = out.len();
+    write!(
+        out,
+        "25 0 obj\n<< /Type /ObjStm /N 1 /First 5 /Filter /FlateDecode /Length {} >>\nstream\n",
+        bomb.len()
+    )
+    .unwrap();
+    out.extend_from_slice(&bomb);
+    out.extend_from_slice(b"\nendstream\nendobj\n");
+    let xref_off = out.len();
+    // xref stream: entries for 24 (in 25, index 0), 25, 26; W [1 4 2]
+    let mut rows = Vec::new();
+    rows.extend_from_slice(&[2, 0, 0, 0, 25, 0, 0]);
+    rows.push(1);
+    rows.extend_from_slice(&(objstm_off as u32).to_be_bytes());
+    rows.extend_from_slice(&[0, 0]);
+    rows.push(1);
+    rows.extend_from_slice(&(xref_off as u32).to_be_bytes());
+    rows.extend_from_slice(&[0, 0]);
+    write!(
+        out,
+        "26 0 obj\n<< /Type /XRef /Size 41 /Index [24 3] /W [1 4 2] /Root 4 0 R /Info 5 0 R /Prev {} /Length {} >>\nstream\n",
+        last_startxref(&base),
+        rows.len()
+    )
+    .unwrap();
+    out.extend_from_slice(&rows);
+    write!(out, "\nendstream\nendobj\nstartxref\n{xref_off}\n%%EOF\n").unwrap();
+
+    let opts = VerifyOptions {
+        limits: small_limits(),
+        ..trusted()
+    };
+    match verify_pdf(&out, &opts) {
+        Err(VerifyError::LimitExceeded(l)) => {
+            eprintln!("bomb refused: {l:?}");
+            assert_eq!(l.limit, "max_decompressed_bytes")
+        }
+        Ok(r) => {
+            // lopdf may decline the object stream: then the bomb is never inflated, and the
+            // unreadable revision makes every signature fail.
+            for s in &r.signatures {
+                assert_ne!(s.indication, Indication::TotalPassed, "{}", s.summary());
+            }
+        }
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+#[test]
+fn reference_cycles_and_self_referencing_page_trees_terminate() {
+    let base = signed(Doc::default());
+    let cycle = append(
+        &base,
+        &[
+            (
+                4,
+                "<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R] /SigFlags 3 >> /Loop 31 0 R >>".into(),
+            ),
+            (31, "[32 0 R]".into()),
+            (32, "[31 0 R 33 0 R]".into()),
+            (33, "33 0 R".into()),
+        ],
+        40,
+    );
+    assert_not_passed(&cycle, "reference cycle");
+
+    let tree = append(
+        &base,
+        &[(
+            6,
+            "<< /Count 2 /Kids [ 3 0 R 6 0 R ] /Type /Pages >>".into(),
+        )],
+        40,
+    );
+    let s = assert_not_passed(&tree, "self-referencing page tree").unwrap();
+    assert_eq!(s.changes.level, ChangeLevel::Other);
+
+    // A field tree that loops back on itself.
+    let fields = append(
+        &base,
+        &[(10, "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig1) /V 11 0 R /Rect [0 0 0 0] /F 132 /P 3 0 R /Kids [10 0 R] >>".into())],
+        40,
+    );
+    assert_not_passed(&fields, "field tree cycle");
+}
+
+#[test]
+fn deep_nesting_is_refused_without_panic() {
+    let base = signed(Doc::default());
+    for depth in [90usize, 500] {
+        let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let attacked = append(
+            &base,
+            &[(
+                4,
+                format!(
+                    "<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R] /SigFlags 3 >> /Deep {nested} >>"
+                ),
+            )],
+            40,
+        );
+        match verify_pdf(&attacked, &trusted()) {
+            Err(VerifyError::LimitExceeded(l)) => assert_eq!(l.limit, "max_depth"),
+            Ok(r) => {
+                for s in &r.signatures {
+                    assert_ne!(s.indication, Indication::TotalPassed, "depth {depth}");
+                }
+            }
+            Err(e) => panic!("depth {depth}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn size_object_and_time_limits_name_themselves() {
+    let data = signed(Doc::default());
+    let run = |limits: Limits| match verify_pdf(
+        &data,
+        &VerifyOptions {
+            limits,
+            ..trusted()
+        },
+    ) {
+        Err(VerifyError::LimitExceeded(l)) => l.limit,
+        other => panic!("expected a limit, got {other:?}"),
+    };
+    assert_eq!(
+        run(Limits {
+            max_input_bytes: 1000,
+            ..Limits::default()
+        }),
+        "max_input_bytes"
+    );
+    assert_eq!(
+        run(Limits {
+            max_objects: 3,
+            ..Limits::default()
+        }),
+        "max_objects"
+    );
+    assert_eq!(
+        run(Limits {
+            max_duration: std::time::Duration::ZERO,
+            ..Limits::default()
+        }),
+        "max_duration"
+    );
+    let err = verify_pdf(
+        &data,
+        &VerifyOptions {
+            limits: Limits {
+                max_objects: 3,
+                ..Limits::default()
+            },
+            ..trusted()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("max_objects"), "{err}");
+}
+
+#[test]
+fn truncations_and_byte_flips_never_panic_or_pass() {
+    let data = signed(Doc::default());
+    let (_, [_, a, b, _]) = current_range(&data);
+    for cut in (0..data.len()).step_by(97) {
+        let _ = verify_pdf(&data[..cut], &trusted());
+    }
+    for pos in (0..data.len()).step_by(31) {
+        if (a..b).contains(&pos) {
+            continue;
+        }
+        let mut flipped = data.clone();
+        flipped[pos] ^= 0x01;
+        if let Ok(r) = verify_pdf(&flipped, &trusted()) {
+            for s in &r.signatures {
+                assert_ne!(s.indication, Indication::TotalPassed, "flip at {pos}");
+            }
+        }
+    }
+}
