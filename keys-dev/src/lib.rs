@@ -301,6 +301,84 @@ fn issue_signer_with(
     Ok(credential(&cert, &key))
 }
 
+/// A seal to make for a signer certificate (see [`DevPki::make_seal`]).
+#[derive(Clone, Copy, Debug)]
+pub struct SealRequest<'a> {
+    /// The organisation's name (seal picture, `extDatas`).
+    pub org_name: &'a str,
+    /// The organisation's 统一社会信用代码 (validated).
+    pub org_id: &'a str,
+    /// The seal's name.
+    pub seal_name: &'a str,
+    /// The seal's type.
+    pub seal_type: SealType,
+    /// The one signer certificate (DER) the seal's certList names.
+    pub signer_cert_der: &'a [u8],
+    /// The picture (PNG); `None` draws the standard round seal.
+    pub picture_png: Option<&'a [u8]>,
+}
+
+/// Make a seal object for `req`, signed by `maker`, valid from `now` to the signer
+/// certificate's notAfter.
+fn make_seal_with(
+    maker: &Credential,
+    req: &SealRequest<'_>,
+    now: OffsetDateTime,
+) -> Result<(SESeal, Vec<u8>), DevPkiError> {
+    codes::validate_uscc(req.org_id)?;
+    not_empty("organisation name", req.org_name)?;
+    not_empty("seal name", req.seal_name)?;
+    let signer_not_after = x509_not_after(req.signer_cert_der)?;
+    let seal_png = match req.picture_png {
+        Some(png) => png.to_vec(),
+        // A 法定名称章 carries only the organisation's name and the star.
+        None => picture::draw_round_seal(&RoundSeal {
+            org_name: req.org_name,
+            seal_name: if req.seal_type == SealType::Official {
+                ""
+            } else {
+                req.seal_name
+            },
+            ..Default::default()
+        })?,
+    };
+    let info = SealInfo {
+        vid: CHOP_VID.into(),
+        es_id: chop_seal::seal_object::new_es_id(req.org_id)?,
+        seal_type: req.seal_type,
+        name: req.seal_name.to_owned(),
+        cert_list: vec![req.signer_cert_der.to_vec()],
+        create_date: now,
+        valid_start: now,
+        valid_end: signer_not_after,
+        picture_png: seal_png.clone(),
+        picture_width_mm: STANDARD_SEAL_DIAMETER_MM,
+        picture_height_mm: STANDARD_SEAL_DIAMETER_MM,
+        org_id: Some(req.org_id.to_owned()),
+        org_name: Some(req.org_name.to_owned()),
+    };
+    let seal = SESeal::make(info, &maker.try_signer()?, &maker.cert_der)?;
+    Ok((seal, seal_png))
+}
+
+fn read_credential(dir: &Path, name: &str) -> Result<Credential, DevPkiError> {
+    let read = |file: String| -> Result<Vec<u8>, DevPkiError> {
+        let path = dir.join(&file);
+        let text = std::fs::read(&path).map_err(|source| DevPkiError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let block = pem::parse(&text).map_err(|e| {
+            DevPkiError::Option(format!("{} is not a PEM file: {e}", path.display()))
+        })?;
+        Ok(block.into_contents())
+    };
+    Ok(Credential {
+        cert_der: read(format!("{name}.crt.pem"))?,
+        key_pkcs8_der: read(format!("{name}.key.pem"))?,
+    })
+}
+
 impl DevPki {
     /// Generate the whole development PKI and seal for `opts` (issue 2 §2).
     ///
@@ -373,36 +451,19 @@ impl DevPki {
             &opts.seal_name,
             now,
         )?;
-        let signer_not_after = x509_not_after(&signer.cert_der)?;
 
-        // The seal picture: a 法定名称章 carries only the organisation's name and the star.
-        let picture_seal_name = if opts.seal_type == SealType::Official {
-            ""
-        } else {
-            opts.seal_name.as_str()
-        };
-        let seal_png = picture::draw_round_seal(&RoundSeal {
-            org_name: &opts.org_name,
-            seal_name: picture_seal_name,
-            ..Default::default()
-        })?;
-
-        let info = SealInfo {
-            vid: CHOP_VID.into(),
-            es_id: chop_seal::seal_object::new_es_id(&opts.org_id)?,
-            seal_type: opts.seal_type,
-            name: opts.seal_name.clone(),
-            cert_list: vec![signer.cert_der.clone()],
-            create_date: now,
-            valid_start: now,
-            valid_end: signer_not_after,
-            picture_png: seal_png.clone(),
-            picture_width_mm: STANDARD_SEAL_DIAMETER_MM,
-            picture_height_mm: STANDARD_SEAL_DIAMETER_MM,
-            org_id: Some(opts.org_id.clone()),
-            org_name: Some(opts.org_name.clone()),
-        };
-        let seal = SESeal::make(info, &seal_maker.try_signer()?, &seal_maker.cert_der)?;
+        let (seal, seal_png) = make_seal_with(
+            &seal_maker,
+            &SealRequest {
+                org_name: &opts.org_name,
+                org_id: &opts.org_id,
+                seal_name: &opts.seal_name,
+                seal_type: opts.seal_type,
+                signer_cert_der: &signer.cert_der,
+                picture_png: None,
+            },
+            now,
+        )?;
 
         Ok(DevPki {
             root_ca,
@@ -428,6 +489,35 @@ impl DevPki {
             .map_err(cert_err(WHAT))?;
         let now = OffsetDateTime::now_utc();
         issue_signer_with(&issuer, org_name, org_id, seal_name, now)
+    }
+
+    /// Read back a PKI that [`DevPki::write_to`] wrote into `dir`.
+    pub fn read_from(dir: &Path) -> Result<DevPki, DevPkiError> {
+        let seal_path = dir.join("seal.der");
+        let seal_der = std::fs::read(&seal_path).map_err(|source| DevPkiError::Io {
+            path: seal_path,
+            source,
+        })?;
+        let seal = SESeal::from_der(&seal_der)?;
+        let seal_png = seal.info().picture_png.clone();
+        Ok(DevPki {
+            root_ca: read_credential(dir, "root-ca")?,
+            issuing_ca: read_credential(dir, "issuing-ca")?,
+            seal_maker: read_credential(dir, "seal-maker")?,
+            signer: read_credential(dir, "signer")?,
+            seal,
+            seal_png,
+        })
+    }
+
+    /// Make a new seal object, signed by this PKI's seal maker, for a signer certificate
+    /// (one issued by [`DevPki::issue_signer`] or one from elsewhere). Returns the seal and its
+    /// picture (PNG).
+    pub fn make_seal(&self, req: &SealRequest<'_>) -> Result<(SESeal, Vec<u8>), DevPkiError> {
+        let now = OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc());
+        make_seal_with(&self.seal_maker, req, now)
     }
 
     /// The chain for signers: the issuing CA then the root, PEM.
