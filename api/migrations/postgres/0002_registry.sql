@@ -10,7 +10,8 @@ CREATE TABLE organisations (
     name_en TEXT,
     address TEXT,
     created TEXT NOT NULL,
-    updated TEXT NOT NULL
+    updated TEXT NOT NULL,
+    last_seq BIGINT NOT NULL
 );
 
 -- A seal: its GB/T 38540 object, the signer certificate and chain, and where the private key
@@ -31,7 +32,8 @@ CREATE TABLE seals (
     status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
     revoked_reason TEXT,
     created TEXT NOT NULL,
-    revoked TEXT
+    revoked TEXT,
+    last_seq BIGINT NOT NULL
 );
 CREATE INDEX seals_org ON seals (org_id, created);
 

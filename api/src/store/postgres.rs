@@ -76,6 +76,11 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
+    /// The connection pool (for the registry's tables, `crate::registry`).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;

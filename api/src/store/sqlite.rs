@@ -119,6 +119,11 @@ impl SqliteStore {
         })
     }
 
+    /// The connection pool (for the registry's tables, `crate::registry`).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
