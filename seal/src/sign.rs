@@ -185,9 +185,24 @@ fn deflate(data: &[u8], level: Compression) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
+/// The signer of a [`Sealer`]: borrowed, or shared (a `Sealer<'static>` a server caches).
+enum SignerRef<'a> {
+    Borrowed(&'a dyn Signer),
+    Shared(std::sync::Arc<dyn Signer>),
+}
+
+impl SignerRef<'_> {
+    fn get(&self) -> &dyn Signer {
+        match self {
+            SignerRef::Borrowed(s) => *s,
+            SignerRef::Shared(s) => s.as_ref(),
+        }
+    }
+}
+
 /// Credentials and prepared appearance for sealing any number of documents.
 pub struct Sealer<'a> {
-    signer: &'a dyn Signer,
+    signer: SignerRef<'a>,
     cert_der: Vec<u8>,
     chain: Vec<Vec<u8>>,
     seal: SESeal,
@@ -208,6 +223,27 @@ impl<'a> Sealer<'a> {
         chain: &[Vec<u8>],
         seal: &SESeal,
     ) -> Result<Self, SignError> {
+        Self::build(SignerRef::Borrowed(signer), cert_der, chain, seal)
+    }
+
+    /// [`Sealer::new`] with a shared signer: the sealer owns what it needs and can be cached
+    /// (e.g. by a server, one per seal).
+    pub fn new_shared(
+        signer: std::sync::Arc<dyn Signer>,
+        cert_der: &[u8],
+        chain: &[Vec<u8>],
+        seal: &SESeal,
+    ) -> Result<Sealer<'static>, SignError> {
+        Sealer::build(SignerRef::Shared(signer), cert_der, chain, seal)
+    }
+
+    fn build(
+        signer_ref: SignerRef<'a>,
+        cert_der: &[u8],
+        chain: &[Vec<u8>],
+        seal: &SESeal,
+    ) -> Result<Self, SignError> {
+        let signer = signer_ref.get();
         let cert_key = crate::certs::public_key(cert_der).map_err(|e| {
             SignError::Cms(BuildError::BadCertificate {
                 index: 0,
@@ -251,7 +287,6 @@ impl<'a> Sealer<'a> {
             signer.public_key().len(),
         )?;
         Ok(Self {
-            signer,
             cert_der: cert_der.to_vec(),
             chain: chain.to_vec(),
             seal: seal.clone(),
@@ -259,6 +294,7 @@ impl<'a> Sealer<'a> {
             appearance,
             // Slack for the DER length of a slightly longer signature.
             contents_reserve: estimate + 64,
+            signer: signer_ref,
         })
     }
 
@@ -544,7 +580,7 @@ impl<'a> Sealer<'a> {
         slot.fill(b' ');
         slot[..text.len()].copy_from_slice(text.as_bytes());
 
-        let mut ctx = ring::digest::Context::new(self.signer.algorithm().digest().ring());
+        let mut ctx = ring::digest::Context::new(self.signer.get().algorithm().digest().ring());
         ctx.update(&out[..contents_at]);
         ctx.update(&out[contents_end..]);
         let digest = ctx.finish();
@@ -555,7 +591,7 @@ impl<'a> Sealer<'a> {
                 chain: &self.chain,
                 seal: Some(&self.seal_der),
             },
-            self.signer,
+            self.signer.get(),
         )?;
         if cms.len() > self.contents_reserve {
             return Err(SignError::ContentsOverflow {
