@@ -25,6 +25,11 @@ pub const IO: u8 = 6;
 pub const ARCHIVE_INVALID: u8 = 7;
 /// The archive database cannot be opened, migrated, read or written.
 pub const STORAGE: u8 = 8;
+/// `licence`: the licence, organisation, seal or licence type does not exist.
+pub const NOT_FOUND: u8 = 9;
+/// `licence`: the change is not allowed now (the licence is already revoked or superseded, an
+/// idempotency key was used for another request, the seal is revoked or another bureau's).
+pub const CONFLICT: u8 = 10;
 /// A bug in Chop.
 #[allow(dead_code)]
 pub const INTERNAL: u8 = 70;
@@ -41,4 +46,6 @@ pub const HELP: &str = "Exit codes:
   7  archive verify: the archive has a problem; archive check-proof: the proof does not verify;
      archive verify-package: the package has a problem; archive export: the package's report fails
   8  the archive database cannot be opened, read or written
+  9  licence: no such licence, organisation, seal or licence type
+ 10  licence: not allowed now (already revoked or superseded, idempotency key reused, seal unusable)
  70  internal error (a bug: please report it)";

@@ -5,6 +5,7 @@
 mod archive;
 mod cli;
 mod exit;
+mod registry;
 mod store;
 
 use std::process::ExitCode;

@@ -56,7 +56,7 @@ pub struct StorageArgs {
 }
 
 impl StorageArgs {
-    fn config(&self) -> ArchiveConfig {
+    pub(crate) fn config(&self) -> ArchiveConfig {
         ArchiveConfig {
             data_dir: self.data_dir.clone(),
             database_url: self.db.clone(),
@@ -235,7 +235,7 @@ pub fn run(command: Command) -> u8 {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -264,7 +264,7 @@ async fn run_async(command: Command) -> Result<u8, Failure> {
 }
 
 /// Maps an archive error to the exit code table.
-fn failure(e: ArchiveError) -> Failure {
+pub(crate) fn failure(e: ArchiveError) -> Failure {
     let code = match &e {
         ArchiveError::Usage(_) | ArchiveError::Unreadable(_) => exit::USAGE,
         ArchiveError::Refused { indication, .. }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod archive;
 mod demo;
 mod keys;
+mod licence;
 mod package;
 mod seal;
 mod sign;
@@ -38,6 +39,9 @@ enum Command {
     /// The tamper-evident archive: ingest, verify, checkpoints, proofs, records.
     #[command(subcommand)]
     Archive(archive::Command),
+    /// E-licences (电子证照): types, issuance, registry, lifecycle.
+    #[command(subcommand)]
+    Licence(licence::Command),
 }
 
 /// Run the parsed command.
@@ -49,6 +53,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Archive(c) => archive::run(c),
+        Command::Licence(c) => licence::run(c),
     };
     ExitCode::from(code)
 }

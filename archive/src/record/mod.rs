@@ -185,6 +185,10 @@ macro_rules! record_kinds {
 }
 
 record_kinds! {
+    /// An organisation (a bureau) was registered.
+    OrganisationCreated => "organisation.created", "creation";
+    /// An organisation's name, English name or address changed.
+    OrganisationUpdated => "organisation.updated", "metadata modification";
     /// A seal object (GB/T 38540 `SESeal`) was made.
     SealCreated => "seal.created", "creation";
     /// A seal was revoked and may no longer be used.
@@ -197,6 +201,8 @@ record_kinds! {
     LicenceIssued => "licence.issued", "creation";
     /// An e-licence was suspended.
     LicenceSuspended => "licence.suspended", "metadata modification";
+    /// A suspended e-licence is valid again.
+    LicenceReinstated => "licence.reinstated", "metadata modification";
     /// An e-licence was revoked.
     LicenceRevoked => "licence.revoked", "metadata modification";
     /// An e-licence was replaced by a newer version.
@@ -869,7 +875,7 @@ mod tests {
             .iter()
             .map(|k| b.build(draft(*k)).unwrap().record)
             .collect();
-        assert_eq!(records.len(), 12);
+        assert_eq!(records.len(), RecordKind::ALL.len());
         assert_eq!(records[3].prev, records[2].hash().unwrap());
         verify_chain(&records).unwrap();
         verify_chain(&records[5..]).unwrap();
