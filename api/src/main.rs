@@ -6,6 +6,7 @@ mod archive;
 mod cli;
 mod exit;
 mod registry;
+mod server;
 mod store;
 
 use std::process::ExitCode;

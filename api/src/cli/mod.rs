@@ -11,6 +11,7 @@ mod keys;
 mod licence;
 mod package;
 mod seal;
+mod serve;
 mod sign;
 mod verify;
 
@@ -42,6 +43,8 @@ enum Command {
     /// E-licences (电子证照): types, issuance, registry, lifecycle.
     #[command(subcommand)]
     Licence(licence::Command),
+    /// Run the REST API server (HTTP; OpenAPI at /openapi.json, Swagger UI at /docs).
+    Serve(serve::Args),
 }
 
 /// Run the parsed command.
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::Archive(c) => archive::run(c),
         Command::Licence(c) => licence::run(c),
+        Command::Serve(a) => serve::run(a),
     };
     ExitCode::from(code)
 }
