@@ -71,8 +71,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     );
     let mut response = {
         use tracing::Instrument;
-        let response = next.run(req).instrument(span.clone()).await;
-        response
+        next.run(req).instrument(span.clone()).await
     };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
