@@ -1004,3 +1004,43 @@ fn bad_configuration_is_refused() {
         "nothing is created on a refused start"
     );
 }
+
+/// SIGTERM lets a running export job finish before the process exits (0); after a restart the
+/// job is `succeeded` and its package downloads.
+#[test]
+fn sigterm_lets_export_jobs_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start(&data, None, &[]);
+    let admin = s.printed_admin_key().unwrap();
+    let c = client();
+    let job = json_ok(
+        c.post(s.url("/v1/archive/exports"))
+            .bearer_auth(&admin)
+            .json(&json!({}))
+            .send()
+            .unwrap(),
+        202,
+    );
+    let id = job["id"].as_str().unwrap().to_owned();
+    let status = s.stop();
+    assert!(status.success(), "chop serve exited with {status:?}");
+
+    let s = Server::start(&data, None, &[]);
+    let job = json_ok(
+        c.get(s.url(&format!("/v1/archive/exports/{id}")))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap(),
+        200,
+    );
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let r = c
+        .get(job["package_url"].as_str().unwrap())
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.bytes().unwrap().starts_with(b"PK"));
+    assert!(s.stop().success());
+}

@@ -173,9 +173,13 @@ pub fn router(state: AppState) -> Router {
             get(exports::get_export_package),
         );
 
-    Router::new()
-        .merge(public)
-        .merge(private)
+    layered(Router::new().merge(public).merge(private), state)
+}
+
+/// `routes` with the fallback and the layers every route has (see the module documentation).
+fn layered(routes: Router<AppState>, state: AppState) -> Router {
+    let limits = state.config().limits.clone();
+    routes
         .fallback(|| async { ApiError::not_found("no such route; see /openapi.json for the API") })
         .layer(DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -320,4 +324,85 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
     tracing::info!("stopped");
     served.map_err(|e| ServeError::Io(format!("server: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layers turn a timeout, a panic and a wrong method into problems, and carry the
+    /// request id.
+    #[test]
+    fn layers_answer_every_failure_with_a_problem() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = Config {
+                data_dir: dir.path().join("data"),
+                ..Config::default()
+            };
+            config.limits.request_timeout = Duration::from_millis(100);
+            let archive = Arc::new(
+                Archive::open(config.archive_config(), GroupCommit::default())
+                    .await
+                    .unwrap(),
+            );
+            let signer = archive.signer().await.unwrap();
+            let state = AppState::new(
+                config,
+                "http://test".into(),
+                archive.clone(),
+                signer,
+                Vec::new(),
+            );
+            let routes = Router::new()
+                .route(
+                    "/slow",
+                    get(|| async {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        "late"
+                    }),
+                )
+                .route(
+                    "/panic",
+                    get(|| async {
+                        let v: Vec<u8> = Vec::new();
+                        // An out-of-bounds index: a bug in a handler.
+                        #[allow(clippy::indexing_slicing)]
+                        let x = v[std::hint::black_box(3)];
+                        x.to_string()
+                    }),
+                );
+            let app = layered(routes, state);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            let c = reqwest::Client::new();
+            for (method, path, status, slug) in [
+                ("GET", "/slow", 503, "timeout"),
+                ("GET", "/panic", 500, "internal"),
+                ("POST", "/slow", 405, "method-not-allowed"),
+                ("GET", "/none", 404, "not-found"),
+            ] {
+                let r = c
+                    .request(method.parse().unwrap(), format!("http://{addr}{path}"))
+                    .header("x-request-id", "unit-1")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), status, "{method} {path}");
+                assert_eq!(r.headers()["x-request-id"], "unit-1");
+                assert_eq!(r.headers()["content-type"], problem::PROBLEM_JSON);
+                let v: serde_json::Value = r.json().await.unwrap();
+                assert_eq!(v["type"], format!("{}{slug}", problem::PROBLEM_BASE));
+                assert_eq!(v["status"], status);
+            }
+        });
+    }
 }

@@ -25,6 +25,7 @@ struct Inner {
     trust_anchors: Arc<Vec<Vec<u8>>>,
     metrics: Metrics,
     jobs: Mutex<JoinSet<()>>,
+    verify_slots: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -45,6 +46,9 @@ impl AppState {
                 trust_anchors: Arc::new(trust_anchors),
                 metrics: Metrics::default(),
                 jobs: Mutex::new(JoinSet::new()),
+                verify_slots: tokio::sync::Semaphore::new(
+                    4 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+                ),
             }),
         }
     }
@@ -82,6 +86,12 @@ impl AppState {
     /// Metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Bounds the verifications running at once (CPU-bound, on blocking threads) to four per
+    /// core; further requests wait for a slot.
+    pub fn verify_slots(&self) -> &tokio::sync::Semaphore {
+        &self.inner.verify_slots
     }
 
     /// Runs `job` in the background; graceful shutdown waits for it.

@@ -133,6 +133,11 @@ pub async fn post_verify(
         trust_anchors: state.trust_anchors().as_ref().clone(),
         ..VerifyOptions::default()
     };
+    let _slot = state
+        .verify_slots()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(format!("verification slots: {e}")))?;
     let result = tokio::task::spawn_blocking(move || verify_pdf(&upload.bytes, &options))
         .await
         .map_err(|e| ApiError::internal(format!("verification task failed: {e}")))?;
