@@ -365,7 +365,7 @@ pub struct Ingested {
     request_body(
         description = "The PDF: the raw body, or the `file` part of a multipart form (other parts: the query parameters)",
         content(
-            (Vec<u8> = "application/pdf"),
+            (super::openapi::Binary = "application/pdf"),
             (super::openapi::FileUpload = "multipart/form-data"),
         ),
     ),

@@ -470,7 +470,7 @@ pub async fn get_export(
     get, path = "/v1/archive/exports/{id}/package", tag = "archive",
     params(("id" = String, Path, description = "The job id")),
     responses(
-        (status = 200, description = "The retention package", body = Vec<u8>, content_type = "application/zip"),
+        (status = 200, description = "The retention package", body = super::openapi::Binary, content_type = "application/zip"),
         (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = super::problem::Problem, content_type = "application/problem+json"),

@@ -26,12 +26,34 @@ impl ToSchema for VerificationReport {
     }
 }
 
+/// Raw bytes: a PDF or zip body.
+pub struct Binary;
+
+impl PartialSchema for Binary {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(Schema::Object(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Binary,
+                )))
+                .build(),
+        ))
+    }
+}
+
+impl ToSchema for Binary {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Binary".into()
+    }
+}
+
 /// A multipart upload: the PDF in the `file` part.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct FileUpload {
     /// The PDF.
-    #[schema(format = Binary, content_media_type = "application/pdf")]
+    #[schema(value_type = String, format = Binary, content_media_type = "application/pdf")]
     file: Vec<u8>,
 }
 
@@ -116,7 +138,7 @@ impl Modify for BearerAuth {
         exports::get_export,
         exports::get_export_package,
     ),
-    components(schemas(problem::Problem, problem::FieldError, VerificationReport, ArchiveRecord)),
+    components(schemas(problem::Problem, problem::FieldError, VerificationReport, ArchiveRecord, Binary)),
     modifiers(&BearerAuth),
     tags(
         (name = "verification", description = "Check sealed PDFs (public)"),

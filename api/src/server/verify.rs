@@ -111,7 +111,7 @@ pub fn verify_error(e: &VerifyError) -> ApiError {
     request_body(
         description = "The PDF: the raw body, or the `file` part of a multipart form",
         content(
-            (Vec<u8> = "application/pdf"),
+            (super::openapi::Binary = "application/pdf"),
             (super::openapi::FileUpload = "multipart/form-data"),
         ),
     ),
