@@ -86,6 +86,30 @@ pub enum Command {
     /// Issue the next version of a licence with new data; the old one becomes superseded.
     #[command(after_help = AFTER_HELP)]
     Supersede(SupersedeArgs),
+    /// Benchmark aid (used by scripts/bench-issue): issue COUNT example licences in this
+    /// process — in batches of BATCH, or one by one from CONCURRENCY tasks — and print
+    /// licences per second. Every licence is really issued, sealed, stored and recorded.
+    #[command(hide = true)]
+    Bench(BenchArgs),
+}
+
+/// `chop licence bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// How many licences.
+    #[arg(long, default_value_t = 1000)]
+    count: usize,
+    /// Batch size (`issue_batch`); 0: one `issue` per licence from `--concurrency` tasks.
+    #[arg(long, default_value_t = 0)]
+    batch: usize,
+    /// Concurrent tasks when `--batch 0`.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// The licence type.
+    #[arg(long = "type", default_value = "food-business")]
+    licence_type: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 /// `chop licence issue`.
@@ -442,8 +466,93 @@ async fn run_async(command: Command) -> Result<u8, Failure> {
             }
             Ok(exit::OK)
         }
+        Command::Bench(a) => bench(a).await,
         Command::Types { .. } | Command::Example { .. } => Ok(exit::OK),
     }
+}
+
+async fn bench(a: BenchArgs) -> Result<u8, Failure> {
+    let (archive, reg, bureau) = open(&a.registry).await?;
+    let reg = Arc::new(reg);
+    let template = reg.templates().get(&a.licence_type).ok_or_else(|| {
+        Failure::new(
+            exit::NOT_FOUND,
+            format!("no licence type {:?}", a.licence_type),
+        )
+    })?;
+    let data = template.example();
+    chop_seal::licence::prepare_fonts(true)
+        .map_err(|e| Failure::new(exit::INTERNAL, format!("fonts: {e}")))?;
+    let req = |_: usize| IssueRequest {
+        type_key: a.licence_type.clone(),
+        data: data.clone(),
+        org_id: bureau.clone(),
+        seal_id: None,
+        idempotency_key: None,
+    };
+    // Warm-up: load the seal, fill caches.
+    reg.issue(req(0), "bench").await.map_err(failure)?;
+    let start = std::time::Instant::now();
+    let mut latencies = Vec::with_capacity(a.count);
+    if a.batch > 0 {
+        let mut done = 0;
+        while done < a.count {
+            let n = a.batch.min(a.count - done);
+            let t = std::time::Instant::now();
+            reg.issue_batch((0..n).map(req).collect(), "bench")
+                .await
+                .map_err(failure)?;
+            latencies.push(t.elapsed());
+            done += n;
+        }
+    } else {
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..a.concurrency.max(1) {
+            let (reg, next, count) = (reg.clone(), next.clone(), a.count);
+            let r = req(0);
+            tasks.spawn(async move {
+                let mut lat = Vec::new();
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                    let t = std::time::Instant::now();
+                    reg.issue(r.clone(), "bench").await?;
+                    lat.push(t.elapsed());
+                }
+                Ok::<_, RegistryError>(lat)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let lat = joined
+                .map_err(|e| Failure::new(exit::INTERNAL, format!("bench task: {e}")))?
+                .map_err(failure)?;
+            latencies.extend(lat);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    out(&format!(
+        "issued {} licences in {:.2} s: {:.0} licences/s ({}; latency per {} p50 {:.1} ms, p99 {:.1} ms)",
+        a.count,
+        secs,
+        a.count as f64 / secs,
+        if a.batch > 0 {
+            format!("batches of {}", a.batch)
+        } else {
+            format!("{} concurrent tasks", a.concurrency)
+        },
+        if a.batch > 0 { "batch" } else { "licence" },
+        pct(0.5),
+        pct(0.99),
+    ));
+    let reg =
+        Arc::try_unwrap(reg).map_err(|_| Failure::new(exit::INTERNAL, "registry still shared"))?;
+    close(archive, reg).await;
+    Ok(exit::OK)
 }
 
 async fn status(a: ReasonArgs, change: StatusChange) -> Result<u8, Failure> {

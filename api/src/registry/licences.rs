@@ -339,7 +339,9 @@ impl Registry {
                 )
             })
             .collect();
-        let committed = self.commit(changes).await?;
+        let committed = self
+            .commit_with_documents(changes, &documents_of(&prepared))
+            .await?;
         let mut apply = Vec::new();
         let mut duplicates = Vec::new();
         for ((receipt, doc), p) in committed.into_iter().zip(prepared.iter()) {
@@ -471,11 +473,6 @@ impl Registry {
             })
             .await
             .map_err(|e| RegistryError::Corrupt(format!("issuance task failed: {e}")))??;
-        for p in &prepared {
-            self.store()
-                .put_document(&p.row.pdf_sha256, p.pdf.len() as u64, "application/pdf")
-                .await?;
-        }
         Ok(prepared)
     }
 
@@ -719,15 +716,19 @@ impl Registry {
         r_old
             .payload
             .insert("superseded_by".into(), json!(new.row.identifier));
+        let documents = documents_of(std::slice::from_ref(&new));
         let committed = self
-            .commit(vec![
-                (
-                    new.record.clone(),
-                    Some(new.log_key.clone()),
-                    RowDoc::Licence(new.row.clone()),
-                ),
-                (r_old, None, RowDoc::Licence(old.clone())),
-            ])
+            .commit_with_documents(
+                vec![
+                    (
+                        new.record.clone(),
+                        Some(new.log_key.clone()),
+                        RowDoc::Licence(new.row.clone()),
+                    ),
+                    (r_old, None, RowDoc::Licence(old.clone())),
+                ],
+                &documents,
+            )
             .await?;
         let mut applied = Vec::new();
         for (receipt, doc) in committed {
@@ -767,6 +768,13 @@ struct Prepared {
     pdf: Vec<u8>,
     record: NewRecord,
     log_key: String,
+}
+
+fn documents_of(prepared: &[Prepared]) -> Vec<(String, u64)> {
+    prepared
+        .iter()
+        .map(|p| (p.row.pdf_sha256.clone(), p.pdf.len() as u64))
+        .collect()
 }
 
 fn scoped_key(org_id: &str, key: &str) -> Result<String, RegistryError> {

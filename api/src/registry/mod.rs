@@ -233,6 +233,16 @@ impl Registry {
         &self,
         changes: Vec<(NewRecord, Option<String>, rows::RowDoc)>,
     ) -> Result<Vec<(AppendReceipt, rows::RowDoc)>, RegistryError> {
+        self.commit_with_documents(changes, &[]).await
+    }
+
+    /// [`Registry::commit`], also recording stored PDFs (`(sha256, size)`) in the documents
+    /// table, in the same transaction as the row documents.
+    async fn commit_with_documents(
+        &self,
+        changes: Vec<(NewRecord, Option<String>, rows::RowDoc)>,
+        documents: &[(String, u64)],
+    ) -> Result<Vec<(AppendReceipt, rows::RowDoc)>, RegistryError> {
         let mut evidence = Vec::with_capacity(changes.len());
         let mut entries = Vec::with_capacity(changes.len());
         let mut docs = Vec::with_capacity(changes.len());
@@ -256,7 +266,7 @@ impl Registry {
             });
             docs.push(doc);
         }
-        rows::put_evidence_many(self.store(), &evidence).await?;
+        rows::put_evidence_many(self.store(), documents, &evidence).await?;
         let receipts = self.archive.appender().append(entries).await?;
         Ok(receipts.into_iter().zip(docs).collect())
     }

@@ -131,6 +131,7 @@ pub struct LicenceRow {
 /// The new state of one row, stored as evidence and named by the record of the change.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "table", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // a handful per change, never stored in bulk in memory
 pub enum RowDoc {
     Organisation(OrganisationRow),
     Seal(SealRow),
@@ -160,14 +161,33 @@ mod hex_bytes {
     }
 }
 
-/// Stores evidence rows in one transaction (idempotent).
-pub async fn put_evidence_many(store: &Store, items: &[Evidence]) -> Result<(), RegistryError> {
-    if items.is_empty() {
+/// Stores document rows (`(sha256, size)` of PDFs whose bytes are already stored) and
+/// evidence rows in one transaction (idempotent).
+pub async fn put_evidence_many(
+    store: &Store,
+    documents: &[(String, u64)],
+    items: &[Evidence],
+) -> Result<(), RegistryError> {
+    if items.is_empty() && documents.is_empty() {
         return Ok(());
     }
     let now = super::now_text();
     on_pool!(store, pool => {
         let mut tx = pool.begin().await?;
+        for (sha, size) in documents {
+            let size = i64::try_from(*size)
+                .map_err(|_| RegistryError::Invalid(format!("document of {size} bytes")))?;
+            sqlx::query(
+                "INSERT INTO documents (sha256, size, media_type, created) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(sha.as_str())
+            .bind(size)
+            .bind("application/pdf")
+            .bind(now.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
         for e in items {
             sqlx::query(
                 "INSERT INTO evidence (sha256, document_sha256, media_type, body, created) \
