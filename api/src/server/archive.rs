@@ -3,6 +3,7 @@
 //! ingest of verified PDFs (archivist). Proofs are RFC 9162 §2.1.3 / §2.1.4 hash lists
 //! (base64), the inclusion proof also as a C2SP tlog-proof file.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -97,6 +98,11 @@ pub async fn get_pubkey(State(state): State<AppState>) -> Response {
     text_response(format!("{}\n", state.signer().verifier().key_string()))
 }
 
+/// A query string that cannot be read (bad percent-encoding, a repeated parameter).
+pub fn query_error(e: QueryRejection) -> ApiError {
+    ApiError::field("query", e.body_text())
+}
+
 fn parse_seq(field: &str, value: &str) -> Result<u64, FieldError> {
     value
         .parse()
@@ -149,9 +155,11 @@ pub async fn get_record(
 #[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
     /// The record's seq.
+    #[param(value_type = u64, required = true)]
     pub seq: Option<String>,
     /// The tree size of a stored signed checkpoint (default: the latest, signed now if the log
     /// grew).
+    #[param(value_type = Option<u64>)]
     pub size: Option<String>,
 }
 
@@ -190,8 +198,9 @@ pub struct InclusionProof {
 pub async fn get_inclusion_proof(
     State(state): State<AppState>,
     principal: Principal,
-    Query(q): Query<InclusionQuery>,
+    query: Result<Query<InclusionQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(query_error)?;
     require_role(&principal, READERS)?;
     let mut errors = Vec::new();
     let seq = match q.seq.as_deref() {
@@ -237,9 +246,11 @@ pub async fn get_inclusion_proof(
 #[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     /// The older tree size.
+    #[param(value_type = u64, required = true)]
     pub from: Option<String>,
     /// The newer tree size (default: the latest signed checkpoint's, signed now if the log
     /// grew).
+    #[param(value_type = Option<u64>)]
     pub to: Option<String>,
 }
 
@@ -275,8 +286,9 @@ pub struct ConsistencyProof {
 pub async fn get_consistency_proof(
     State(state): State<AppState>,
     principal: Principal,
-    Query(q): Query<ConsistencyQuery>,
+    query: Result<Query<ConsistencyQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(query_error)?;
     require_role(&principal, READERS)?;
     let mut errors = Vec::new();
     let from = match q.from.as_deref() {
@@ -383,9 +395,10 @@ pub struct Ingested {
 pub async fn post_ingest(
     State(state): State<AppState>,
     principal: Principal,
-    Query(mut q): Query<IngestQuery>,
+    query: Result<Query<IngestQuery>, QueryRejection>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let Query(mut q) = query.map_err(query_error)?;
     require_role(&principal, &[Role::Archivist])?;
     let idempotency = req
         .headers()

@@ -464,7 +464,7 @@ pub async fn list_api_keys(
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     require_role(&principal, &[Role::Admin])?;
-    let Query(page) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
+    let Query(page) = query.map_err(super::archive::query_error)?;
     let limit = page.limit()?;
     let after: Option<(String, String)> = page.after()?;
     let (after_created, after_id) = after.unwrap_or_default();

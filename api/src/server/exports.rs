@@ -175,6 +175,14 @@ impl ExportRequest {
                 "give a seq range (from_seq, to_seq) or a time range (since, until), not both",
             ));
         }
+        for (field, v) in [("from_seq", self.from_seq), ("to_seq", self.to_seq)] {
+            if v.is_some_and(|v| v > chop_archive::record::MAX_SEQ) {
+                errors.push(FieldError::new(
+                    field,
+                    "larger than any record's seq (2^53)",
+                ));
+            }
+        }
         if let (Some(a), Some(b)) = (self.from_seq, self.to_seq)
             && a > b
         {
@@ -355,7 +363,7 @@ pub async fn fail_interrupted_jobs(store: &Store) -> Result<u64, sqlx::Error> {
 /// Start exporting a retention package (archivist, auditor, admin).
 #[utoipa::path(
     post, path = "/v1/archive/exports", tag = "archive",
-    request_body(content = ExportRequest, description = "What to export; `{}` (or no body) exports the whole log"),
+    request_body(content = Option<ExportRequest>, description = "What to export; `{}` (or no body) exports the whole log"),
     responses(
         (status = 202, description = "Queued; poll the Location", body = ExportJob),
         (status = 400, description = "Malformed JSON", body = super::problem::Problem, content_type = "application/problem+json"),
@@ -438,7 +446,8 @@ async fn read_optional_json(req: Request, state: &AppState) -> Result<ExportRequ
             "send the body as Content-Type: application/json",
         ));
     }
-    parse_json(&bytes)
+    // `null` is an empty request too.
+    Ok(parse_json::<Option<ExportRequest>>(&bytes)?.unwrap_or_default())
 }
 
 /// An export job's status and progress.
