@@ -5,8 +5,6 @@
 mod archive;
 mod cli;
 mod exit;
-// Parts of the registry are used only by the server's endpoints, which are being wired up.
-#[allow(dead_code, unused_imports)]
 mod registry;
 mod server;
 mod store;

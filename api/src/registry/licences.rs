@@ -48,7 +48,7 @@ pub struct Issued {
 }
 
 /// A licence's status. `Expired` is not stored: a valid licence whose last day has passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LicenceStatus {
     /// 有效.
@@ -100,7 +100,7 @@ impl LicenceStatus {
 }
 
 /// A registry entry as callers see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Licence {
     /// The GB/T 36904 电子证照标识.
     pub identifier: String,
@@ -145,6 +145,7 @@ pub struct Licence {
     /// SHA-256 of the sealed PDF.
     pub pdf_sha256: String,
     /// The licence data.
+    #[schema(value_type = Object)]
     pub data: Value,
     /// When issued (RFC 3339 UTC).
     pub issued: String,

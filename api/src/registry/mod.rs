@@ -20,8 +20,10 @@
 
 mod bootstrap;
 mod licences;
+pub mod mask;
 mod orgs;
 mod rows;
+pub(crate) use rows::on_pool as rows_pool;
 mod seals;
 
 use std::collections::HashMap;
@@ -46,7 +48,7 @@ pub use orgs::{NewOrganisation, OrganisationPatch};
 #[allow(unused_imports)] // used by the server and the CLI
 pub use rows::{OrganisationRow as Organisation, SealRow};
 #[allow(unused_imports)] // used by the server and the CLI
-pub use seals::{NewSeal, SealKey, SealView};
+pub use seals::{NewSeal, SealKey, SealView, parse_seal_type};
 
 /// Digest role naming a record's row document.
 pub const ROW_ROLE: &str = "registry-row";
@@ -209,14 +211,9 @@ impl Registry {
         &self.archive.config().data_dir
     }
 
-    /// The public base URL of verification links.
-    #[allow(dead_code)] // the server's pages (issue 7)
-    pub fn public_url(&self) -> &str {
-        &self.public_url
-    }
-
     /// The data folder's development PKI root certificate (DER): the trust anchor of every
     /// seal the server's CA issued.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn dev_root_der(&self) -> &[u8] {
         &self.pki.root_ca.cert_der
     }

@@ -9,7 +9,8 @@ use super::rows::{OrganisationRow, RowDoc, on_pool};
 use super::{Registry, RegistryError, new_id, now_text, record};
 
 /// A new organisation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewOrganisation {
     /// 统一社会信用代码 (GB 32100-2015; the check character is verified).
     pub uscc: String,
@@ -22,7 +23,8 @@ pub struct NewOrganisation {
 }
 
 /// A change to an organisation (fields left `None` keep their value).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OrganisationPatch {
     /// New name.
     pub name: Option<String>,
@@ -182,7 +184,6 @@ impl Registry {
     }
 
     /// Organisations ordered by id, after `after` (a cursor: the last id of the previous page).
-    #[allow(dead_code)] // GET /v1/organisations (issue 7)
     pub async fn organisations(
         &self,
         after: Option<&str>,

@@ -27,7 +27,8 @@ macro_rules! on_pool {
 pub(crate) use on_pool;
 
 /// An organisation (bureau).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Organisation)]
 pub struct OrganisationRow {
     /// `org_…`.
     pub id: String,

@@ -20,7 +20,6 @@ use crate::archive::documents::{create_dirs_durably, sync_dir};
 
 /// Where a new seal's key and certificate come from.
 #[derive(Clone)]
-#[allow(dead_code)] // uploads come through POST /v1/seals (issue 7)
 pub enum SealKey {
     /// A new ECDSA P-256 key, certified by the data folder's (development) issuing CA.
     Generate,
@@ -62,7 +61,7 @@ pub struct NewSeal {
 }
 
 /// A seal as the API shows it (no key material).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SealView {
     /// `seal_…`.
     pub id: String,
@@ -126,7 +125,6 @@ pub(crate) struct SealCredentials {
 
 /// Parses a seal type: its English name (`official`, `approval`, `licence`, `finance`,
 /// `contract`, `other`), its Chinese name, or its code.
-#[allow(dead_code)] // POST /v1/seals (issue 7)
 pub fn parse_seal_type(s: &str) -> Result<SealType, RegistryError> {
     let t = s.trim();
     let by_name = match t.to_ascii_lowercase().as_str() {

@@ -101,6 +101,8 @@ pub struct Config {
     pub origin: String,
     /// Extra trust anchor files (PEM) for verification.
     pub trust_anchors: Vec<PathBuf>,
+    /// A folder of extra licence types (`*.toml`) overlaying the shipped ones.
+    pub templates_dir: Option<PathBuf>,
     /// Log format.
     pub log_format: LogFormat,
     /// Limits.
@@ -116,6 +118,7 @@ impl Default for Config {
             database_url: None,
             origin: DEFAULT_ORIGIN.to_owned(),
             trust_anchors: Vec::new(),
+            templates_dir: None,
             log_format: LogFormat::Text,
             limits: Limits::default(),
         }
@@ -132,6 +135,7 @@ struct FileConfig {
     database_url: Option<String>,
     origin: Option<String>,
     trust_anchors: Option<Vec<PathBuf>>,
+    templates_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
     limits: Option<FileLimits>,
 }
@@ -205,6 +209,9 @@ impl Config {
         if let Some(t) = f.trust_anchors {
             self.trust_anchors = t.into_iter().map(|p| base.join(p)).collect();
         }
+        if let Some(t) = f.templates_dir {
+            self.templates_dir = Some(base.join(t));
+        }
         if let Some(lf) = f.log_format {
             self.log_format = lf;
         }
@@ -242,6 +249,9 @@ impl Config {
         }
         if let Some(t) = get("CHOP_TRUST_ANCHORS") {
             self.trust_anchors = std::env::split_paths(&t).collect();
+        }
+        if let Some(t) = get("CHOP_TEMPLATES_DIR") {
+            self.templates_dir = Some(PathBuf::from(t));
         }
         if let Some(f) = get("CHOP_LOG_FORMAT") {
             self.log_format = match f.as_str() {

@@ -14,11 +14,13 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod exports;
+pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod pagination;
 pub mod problem;
+pub mod registry_api;
 pub mod state;
 pub mod verify;
 
@@ -41,6 +43,7 @@ use self::config::{ADMIN_KEY_FILE, Config, DEV_ROOT_CERT, LogFormat};
 use self::problem::{ApiError, ProblemType};
 use self::state::AppState;
 use crate::archive::{Archive, GroupCommit};
+use crate::registry::{Registry, RegistryConfig, RegistryError};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +111,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/verify", post(verify::post_verify).layer(pdf_limit))
         .route("/v1/archive/checkpoint", get(archive::get_checkpoint))
         .route("/v1/archive/pubkey", get(archive::get_pubkey))
+        .route(
+            "/v1/licences/{id}/status",
+            get(registry_api::get_licence_status),
+        )
+        .route("/v1/licence-types", get(registry_api::list_licence_types))
+        .route(
+            "/v1/licence-types/{type}/example",
+            get(registry_api::get_licence_type_example),
+        )
         .merge(
             utoipa_swagger_ui::SwaggerUi::new("/docs")
                 .external_url_unchecked("/openapi.json", openapi::document()),
@@ -165,6 +177,48 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/archive/ingest",
             post(archive::post_ingest).layer(pdf_limit),
+        )
+        .route(
+            "/v1/organisations",
+            post(registry_api::post_organisation).get(registry_api::list_organisations),
+        )
+        .route(
+            "/v1/organisations/{id}",
+            get(registry_api::get_organisation).patch(registry_api::patch_organisation),
+        )
+        .route(
+            "/v1/seals",
+            post(registry_api::post_seal).get(registry_api::list_seals),
+        )
+        .route("/v1/seals/{id}", get(registry_api::get_seal))
+        .route(
+            "/v1/seals/{id}/picture",
+            get(registry_api::get_seal_picture),
+        )
+        .route("/v1/seals/{id}/seal.der", get(registry_api::get_seal_der))
+        .route("/v1/seals/{id}/revoke", post(registry_api::revoke_seal))
+        .route("/v1/sign", post(registry_api::post_sign).layer(pdf_limit))
+        .route(
+            "/v1/licences",
+            post(registry_api::post_licence).get(registry_api::list_licences),
+        )
+        .route("/v1/licences/{id}", get(registry_api::get_licence))
+        .route("/v1/licences/{id}/pdf", get(registry_api::get_licence_pdf))
+        .route(
+            "/v1/licences/{id}/suspend",
+            post(registry_api::suspend_licence),
+        )
+        .route(
+            "/v1/licences/{id}/reinstate",
+            post(registry_api::reinstate_licence),
+        )
+        .route(
+            "/v1/licences/{id}/revoke",
+            post(registry_api::revoke_licence),
+        )
+        .route(
+            "/v1/licences/{id}/supersede",
+            post(registry_api::supersede_licence),
         )
         .route("/v1/archive/exports", post(exports::post_export))
         .route("/v1/archive/exports/{id}", get(exports::get_export))
@@ -258,8 +312,44 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         .map_err(|e| ServeError::Storage(format!("cannot open the archive: {e}")))?;
     let archive = Arc::new(archive);
 
-    // The registry's first-start bootstrap (development PKI, bureau and seal, issue 7 §1) runs
-    // here, before the trust anchors are read: `crate::registry::Registry::open(archive, …)`.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ServeError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ServeError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
+    let public_url = config.public_url_for(bound);
+
+    // First start: the development PKI in <data dir>/keys/, the development bureau and its
+    // seal (before the trust anchors are read: the dev root is one of them).
+    let (registry, bureau) = Registry::open(
+        archive.clone(),
+        &RegistryConfig {
+            public_url: public_url.clone(),
+            templates_dir: config.templates_dir.clone(),
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        RegistryError::Invalid(m) => ServeError::Config(m),
+        other => ServeError::Storage(format!("the registry: {other}")),
+    })?;
+    if bureau.created {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "chop serve: first start: made a DEVELOPMENT PKI in {}/keys/ and the development bureau {} ({}, organisation {}) with seal {} ({})",
+            config.data_dir.display(),
+            bureau.organisation.name,
+            bureau.organisation.uscc,
+            bureau.organisation.id,
+            bureau.seal.name,
+            bureau.seal.id,
+        );
+    }
+    let registry = Arc::new(registry);
+    chop_seal::licence::prepare_fonts(false)
+        .map_err(|e| ServeError::Config(format!("licence fonts: {e}")))?;
 
     let signer = archive
         .signer()
@@ -277,17 +367,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
     let anchors = load_trust_anchors(&config)?;
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| ServeError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| ServeError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
-    let public_url = config.public_url_for(bound);
     let state = AppState::new(
         config.clone(),
         public_url.clone(),
         archive.clone(),
+        registry,
         signer,
         anchors,
     );
@@ -352,10 +436,20 @@ mod tests {
                     .unwrap(),
             );
             let signer = archive.signer().await.unwrap();
+            let (registry, _) = Registry::open(
+                archive.clone(),
+                &RegistryConfig {
+                    public_url: "http://test".into(),
+                    templates_dir: None,
+                },
+            )
+            .await
+            .unwrap();
             let state = AppState::new(
                 config,
                 "http://test".into(),
                 archive.clone(),
+                Arc::new(registry),
                 signer,
                 Vec::new(),
             );

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{archive, auth, exports, ops, problem, verify};
+use super::{archive, auth, exports, ops, problem, registry_api, verify};
 
 /// The verification report (`chop verify --json`); its schema is filled in from
 /// docs/schema/verification-report.schema.json by [`document`].
@@ -137,6 +137,28 @@ impl Modify for BearerAuth {
         exports::post_export,
         exports::get_export,
         exports::get_export_package,
+        registry_api::post_organisation,
+        registry_api::list_organisations,
+        registry_api::get_organisation,
+        registry_api::patch_organisation,
+        registry_api::post_seal,
+        registry_api::list_seals,
+        registry_api::get_seal,
+        registry_api::get_seal_picture,
+        registry_api::get_seal_der,
+        registry_api::revoke_seal,
+        registry_api::post_sign,
+        registry_api::post_licence,
+        registry_api::list_licences,
+        registry_api::get_licence,
+        registry_api::get_licence_pdf,
+        registry_api::suspend_licence,
+        registry_api::reinstate_licence,
+        registry_api::revoke_licence,
+        registry_api::supersede_licence,
+        registry_api::get_licence_status,
+        registry_api::list_licence_types,
+        registry_api::get_licence_type_example,
     ),
     components(schemas(problem::Problem, problem::FieldError, VerificationReport, ArchiveRecord, Binary)),
     modifiers(&BearerAuth),
@@ -145,6 +167,11 @@ impl Modify for BearerAuth {
         (name = "api keys", description = "API keys (admin)"),
         (name = "archive", description = "The tamper-evident archive: checkpoints, records, proofs, ingest, export"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "organisations", description = "Bureaus (admin)"),
+        (name = "seals", description = "Seals: GB/T 38540 seal objects with their signer certificates"),
+        (name = "sealing", description = "Seal PDFs"),
+        (name = "licences", description = "E-licences: issue, registry, lifecycle"),
+        (name = "public", description = "Public licence status and licence types (no key)"),
     )
 )]
 struct ApiDoc;

@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 use super::config::Config;
 use super::metrics::Metrics;
 use crate::archive::Archive;
+use crate::registry::Registry;
 use crate::store::Store;
 
 /// Shared, cheaply clonable server state.
@@ -21,6 +22,7 @@ struct Inner {
     config: Config,
     public_url: String,
     archive: Arc<Archive>,
+    registry: Arc<Registry>,
     signer: Arc<NoteSigner>,
     trust_anchors: Arc<Vec<Vec<u8>>>,
     metrics: Metrics,
@@ -34,6 +36,7 @@ impl AppState {
         config: Config,
         public_url: String,
         archive: Arc<Archive>,
+        registry: Arc<Registry>,
         signer: NoteSigner,
         trust_anchors: Vec<Vec<u8>>,
     ) -> AppState {
@@ -42,6 +45,7 @@ impl AppState {
                 config,
                 public_url,
                 archive,
+                registry,
                 signer: Arc::new(signer),
                 trust_anchors: Arc::new(trust_anchors),
                 metrics: Metrics::default(),
@@ -66,6 +70,11 @@ impl AppState {
     /// The archive.
     pub fn archive(&self) -> &Arc<Archive> {
         &self.inner.archive
+    }
+
+    /// The registry: organisations, seals, e-licences.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
     }
 
     /// The archive's database.
