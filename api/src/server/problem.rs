@@ -369,14 +369,16 @@ pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     }
 }
 
-/// Last-resort middleware: any 4xx/5xx response that is not already problem+json (axum's
-/// unknown-route 404 and 405, the timeout's 503, the rate limiter's 429, a panic's 500) is
-/// replaced by the problem of its status.
+/// Last-resort middleware: any 4xx/5xx response that is not already problem+json or an HTML
+/// page (axum's unknown-route 404 and 405, the timeout's 503, the rate limiter's 429, a
+/// panic's 500) is replaced by the problem of its status.
 pub async fn problemize(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || has_media_type(response.headers(), PROBLEM_JSON)
+        // The public pages (`super::pages`) answer people with HTML error pages of their own.
+        || has_media_type(response.headers(), "text/html")
     {
         return response;
     }
