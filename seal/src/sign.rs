@@ -16,19 +16,18 @@
 //! certified with DocMDP P=1 (no changes allowed).
 
 use std::collections::HashSet;
-use std::io::Write;
 
-use flate2::Compression;
-use flate2::write::ZlibEncoder;
-use lopdf::{Dictionary, Document, Object, ObjectId, Stream, StringFormat, dictionary};
+use lopdf::{Dictionary, Object, ObjectId, Stream, StringFormat, dictionary};
 use time::OffsetDateTime;
 
 use crate::cms::build::{BuildError, SignedDataRequest, build_signed_data, estimate_size};
 use crate::keys::Signer;
+use crate::pdf::image::{SealImage, draw_image};
 use crate::pdf::incremental::{IncrementalUpdate, TrailerInfo, XrefStyle};
+use crate::pdf::reader::{LazyDocument, ReadError};
 use crate::pdf::revisions;
 use crate::pdf::serialize::{text_string, write_literal_string, write_name, write_object};
-use crate::picture::{PictureError, decode_png};
+use crate::picture::PictureError;
 use crate::seal_object::{SESeal, SealError};
 
 /// Points per millimetre (1 pt = 1/72 in).
@@ -169,20 +168,11 @@ pub struct Sealed {
 
 /// The seal picture as PDF image data, prepared once per [`Sealer`].
 struct Appearance {
-    width_px: u32,
-    height_px: u32,
-    rgb_deflated: Vec<u8>,
-    alpha_deflated: Option<Vec<u8>>,
+    image: SealImage,
+    /// The form XObject's content stream: draw the image at the picture's printed size.
+    content: Vec<u8>,
     width_pt: f64,
     height_pt: f64,
-}
-
-fn deflate(data: &[u8], level: Compression) -> Vec<u8> {
-    // Once per Sealer: every sealed document carries these bytes.
-    let mut enc = ZlibEncoder::new(Vec::with_capacity(data.len() / 4), level);
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
 }
 
 /// The signer of a [`Sealer`]: borrowed, or shared (a `Sealer<'static>` a server caches).
@@ -259,20 +249,13 @@ impl<'a> Sealer<'a> {
             return Err(SignError::SignerNotInCertList(subject));
         }
         let info = seal.info();
-        let picture = decode_png(&info.picture_png)?;
+        let width_pt = f64::from(info.picture_width_mm) * PT_PER_MM;
+        let height_pt = f64::from(info.picture_height_mm) * PT_PER_MM;
         let appearance = Appearance {
-            width_px: picture.width,
-            height_px: picture.height,
-            // The RGB plane of a one-colour seal is constant: at the best level it deflates more
-            // than 1000:1, which verifiers (ours included, see verify::Limits::max_ratio) rightly
-            // treat as a decompression bomb. The fast level keeps it well under that ratio.
-            rgb_deflated: deflate(&picture.rgb, Compression::fast()),
-            alpha_deflated: picture
-                .alpha
-                .as_deref()
-                .map(|a| deflate(a, Compression::best())),
-            width_pt: f64::from(info.picture_width_mm) * PT_PER_MM,
-            height_pt: f64::from(info.picture_height_mm) * PT_PER_MM,
+            image: SealImage::prepare(&info.picture_png)?,
+            content: draw_image(width_pt, height_pt),
+            width_pt,
+            height_pt,
         };
         let seal_der = seal.to_der();
         let digest = vec![0u8; signer.algorithm().digest().ring().output_len()];
@@ -306,37 +289,36 @@ impl<'a> Sealer<'a> {
             .to_offset(time::UtcOffset::UTC);
         self.seal.check_validity(signing_time)?;
         let doc = load_for_update(input)?;
-        let certified = docmdp_permission(&doc);
-        if certified == Some(1) {
-            return Err(SignError::DocMdpNoChanges);
-        }
-        let visible = certified.is_none() || opts.visible_on_certified;
-
-        let pages = doc.get_pages();
-        let page_id = match opts.page {
-            PageSelector::Last => pages.values().next_back().copied(),
-            PageSelector::Number(n) => pages.get(&n).copied(),
-        }
-        .ok_or(SignError::NoSuchPage {
-            requested: match opts.page {
-                PageSelector::Last => 0,
-                PageSelector::Number(n) => n,
-            },
-            count: pages.len(),
-        })?;
-        let page = doc
-            .get_dictionary(page_id)
-            .map_err(|e| SignError::Malformed(format!("page object: {e}")))?;
-        let crop = crop_box(&doc, page_id);
 
         let root_id = doc
             .trailer
             .get(b"Root")
             .and_then(Object::as_reference)
             .map_err(|_| SignError::Malformed("the trailer has no /Root reference".into()))?;
-        let catalog = doc
-            .get_dictionary(root_id)
-            .map_err(|e| SignError::Malformed(format!("catalog: {e}")))?;
+        let catalog_obj = doc
+            .dictionary(root_id)
+            .map_err(|e| malformed("catalog", e))?;
+        let catalog = dict_of(&catalog_obj)
+            .ok_or_else(|| SignError::Malformed("the catalog is not a dictionary".into()))?;
+
+        let certified = docmdp_permission(&doc, catalog);
+        if certified == Some(1) {
+            return Err(SignError::DocMdpNoChanges);
+        }
+        let visible = certified.is_none() || opts.visible_on_certified;
+
+        let pages_root = catalog
+            .get(b"Pages")
+            .and_then(Object::as_reference)
+            .map_err(|_| SignError::Malformed("the catalog has no /Pages reference".into()))?;
+        let page_id =
+            find_page(&doc, pages_root, opts.page).map_err(|e| malformed("page tree", e))??;
+        let page_obj = doc
+            .dictionary(page_id)
+            .map_err(|e| malformed("page object", e))?;
+        let page = dict_of(&page_obj)
+            .ok_or_else(|| SignError::Malformed("the page is not a dictionary".into()))?;
+        let crop = crop_box(&doc, page_id);
 
         // AcroForm: direct in the catalog, indirect, or absent.
         let acroform_ref = catalog
@@ -344,7 +326,11 @@ impl<'a> Sealer<'a> {
             .ok()
             .and_then(|o| o.as_reference().ok());
         let mut acroform: Dictionary = match catalog.get(b"AcroForm") {
-            Ok(Object::Reference(id)) => doc.get_dictionary(*id).cloned().unwrap_or_default(),
+            Ok(Object::Reference(id)) => doc
+                .get(*id)
+                .ok()
+                .and_then(|o| dict_of(&o).cloned())
+                .unwrap_or_default(),
             Ok(Object::Dictionary(d)) => d.clone(),
             _ => Dictionary::new(),
         };
@@ -379,7 +365,8 @@ impl<'a> Sealer<'a> {
         let img_id = visible.then(&mut alloc);
         let smask_id = self
             .appearance
-            .alpha_deflated
+            .image
+            .alpha
             .as_ref()
             .filter(|_| visible)
             .map(|_| alloc());
@@ -409,50 +396,20 @@ impl<'a> Sealer<'a> {
         let mut objects: Vec<(ObjectId, Object)> = Vec::new();
 
         if let (Some(img_id), Some(ap_id)) = (img_id, ap_id) {
-            // Image XObject and its soft mask.
-            let mut img_dict = dictionary! {
-                "Type" => "XObject",
-                "Subtype" => "Image",
-                "Width" => i64::from(a.width_px),
-                "Height" => i64::from(a.height_px),
-                "ColorSpace" => "DeviceRGB",
-                "BitsPerComponent" => 8,
-                "Interpolate" => true,
-                "Filter" => "FlateDecode",
-            };
-            if let (Some(smask_id), Some(alpha)) = (smask_id, &a.alpha_deflated) {
-                img_dict.set("SMask", Object::Reference(smask_id));
-                let smask = dictionary! {
-                    "Type" => "XObject",
-                    "Subtype" => "Image",
-                    "Width" => i64::from(a.width_px),
-                    "Height" => i64::from(a.height_px),
-                    "ColorSpace" => "DeviceGray",
-                    "BitsPerComponent" => 8,
-                    "Interpolate" => true,
-                    "Filter" => "FlateDecode",
-                };
-                objects.push((smask_id, Object::Stream(raw_stream(smask, alpha.clone()))));
+            // Image XObject and its soft mask, written straight from the prepared bytes.
+            if let Some(smask_id) = smask_id {
+                update.add_object_with(smask_id, |out| a.image.write_smask(out));
             }
-            objects.push((
-                img_id,
-                Object::Stream(raw_stream(img_dict, a.rgb_deflated.clone())),
-            ));
+            update.add_object_with(img_id, |out| a.image.write_image(out, smask_id));
 
             // Appearance: draw the picture over the whole box.
-            let mut content = Vec::new();
-            content.extend_from_slice(b"q ");
-            crate::pdf::serialize::write_real(&mut content, a.width_pt);
-            content.extend_from_slice(b" 0 0 ");
-            crate::pdf::serialize::write_real(&mut content, a.height_pt);
-            content.extend_from_slice(b" 0 0 cm /Seal Do Q");
             let ap = dictionary! {
                 "Type" => "XObject",
                 "Subtype" => "Form",
                 "BBox" => vec![0.into(), 0.into(), real(a.width_pt), real(a.height_pt)],
                 "Resources" => dictionary! { "XObject" => dictionary! { "Seal" => img_id } },
             };
-            objects.push((ap_id, Object::Stream(raw_stream(ap, content))));
+            objects.push((ap_id, Object::Stream(raw_stream(ap, a.content.clone()))));
         }
 
         // Signature field merged with its widget.
@@ -474,10 +431,7 @@ impl<'a> Sealer<'a> {
         // The page's /Annots: update the array where it lives.
         match page.get(b"Annots") {
             Ok(Object::Reference(arr_id)) => {
-                let mut arr = doc
-                    .get_object(*arr_id)
-                    .and_then(Object::as_array)
-                    .cloned()
+                let mut arr = array_at(&doc, *arr_id)
                     .map_err(|e| SignError::Malformed(format!("page /Annots: {e}")))?;
                 arr.push(Object::Reference(widget_id));
                 objects.push((*arr_id, Object::Array(arr)));
@@ -497,10 +451,7 @@ impl<'a> Sealer<'a> {
         // The AcroForm's /Fields, likewise.
         match acroform.get(b"Fields") {
             Ok(Object::Reference(arr_id)) => {
-                let mut arr = doc
-                    .get_object(*arr_id)
-                    .and_then(Object::as_array)
-                    .cloned()
+                let mut arr = array_at(&doc, *arr_id)
                     .map_err(|e| SignError::Malformed(format!("AcroForm /Fields: {e}")))?;
                 arr.push(Object::Reference(widget_id));
                 objects.push((*arr_id, Object::Array(arr)));
@@ -601,15 +552,32 @@ impl<'a> Sealer<'a> {
         }
         // Hex straight into the reserved slot (ISO 32000-2 §7.3.4.3 allows either case).
         let slot = &mut out[contents_at + 1..contents_at + 1 + 2 * cms.len()];
-        hex::encode_to_slice(&cms, slot).map_err(|_| SignError::ContentsOverflow {
-            needed: cms.len(),
-            reserved: self.contents_reserve,
-        })?;
+        hex_into(&cms, slot);
         Ok(Sealed {
             pdf: out,
             visible,
             certified,
         })
+    }
+}
+
+/// Lower-case hex digit pairs of every byte value.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [DIGITS[i >> 4], DIGITS[i & 0xf]];
+        i += 1;
+    }
+    table
+};
+
+/// Writes `bytes` as hex into `out` (which holds exactly two bytes per input byte): one table
+/// look-up per byte.
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
 }
 
@@ -639,14 +607,14 @@ pub fn pdf_date(t: OffsetDateTime) -> String {
     )
 }
 
-/// Parse the document for an update, refusing what cannot be updated safely.
-fn load_for_update(input: &[u8]) -> Result<Document, SignError> {
+/// Open the document for an update, refusing what cannot be updated safely. Only the
+/// cross-reference data and trailer are read here; objects are parsed when the update asks.
+fn load_for_update(input: &[u8]) -> Result<LazyDocument<'_>, SignError> {
     let head = &input[..input.len().min(1024)];
     if !head.windows(5).any(|w| w == b"%PDF-") {
         return Err(SignError::NotPdf);
     }
-    let ends = revisions::revision_ends(input);
-    let Some(&last_end) = ends.last() else {
+    let Some(last_end) = revisions::last_revision_end(input) else {
         return Err(SignError::Truncated);
     };
     if input[last_end..]
@@ -660,18 +628,15 @@ fn load_for_update(input: &[u8]) -> Result<Document, SignError> {
     if !points_at_xref(input, startxref) {
         return Err(SignError::BrokenStartxref(startxref.to_string()));
     }
-    let doc = Document::load_mem(input).map_err(|e| match e {
-        lopdf::Error::Decryption(_) | lopdf::Error::UnsupportedSecurityHandler(_) => {
-            SignError::Encrypted
-        }
-        other => SignError::Malformed(other.to_string()),
+    let doc = LazyDocument::open(input, startxref).map_err(|e| match e {
+        ReadError::Xref(m) => SignError::BrokenXref(m),
+        ReadError::Object(m) => SignError::Malformed(m),
     })?;
-    if doc.trailer.get(b"Encrypt").is_ok() || doc.encryption_state.is_some() {
+    if doc.trailer.has(b"Encrypt") {
         return Err(SignError::Encrypted);
     }
-    if let Some(recovery) = doc.xref_recovery {
-        return Err(SignError::BrokenXref(format!("{recovery:?}")));
-    }
+    doc.check_offsets()
+        .map_err(|e| SignError::BrokenXref(e.to_string()))?;
     Ok(doc)
 }
 
@@ -693,18 +658,47 @@ fn points_at_xref(data: &[u8], offset: usize) -> bool {
     )
 }
 
+fn malformed(what: &str, e: ReadError) -> SignError {
+    SignError::Malformed(format!("{what}: {e}"))
+}
+
+/// A dictionary, or a stream's dictionary.
+fn dict_of(obj: &Object) -> Option<&Dictionary> {
+    match obj {
+        Object::Dictionary(d) => Some(d),
+        Object::Stream(s) => Some(&s.dict),
+        _ => None,
+    }
+}
+
+/// The array object `id`.
+fn array_at(doc: &LazyDocument<'_>, id: ObjectId) -> Result<Vec<Object>, String> {
+    match &*doc.get(id).map_err(|e| e.to_string())? {
+        Object::Array(a) => Ok(a.clone()),
+        _ => Err(format!("object {} {} is not an array", id.0, id.1)),
+    }
+}
+
+/// `obj` as a dictionary, following one reference.
+fn deref_dict(doc: &LazyDocument<'_>, obj: &Object) -> Option<Dictionary> {
+    match obj {
+        Object::Reference(id) => doc.get(*id).ok().and_then(|o| dict_of(&o).cloned()),
+        Object::Dictionary(d) => Some(d.clone()),
+        _ => None,
+    }
+}
+
 /// The DocMDP permission level of a certified document (`/Perms /DocMDP` → signature →
 /// `/Reference` → DocMDP `/TransformParams /P`, default 2), or `None` if not certified.
-pub fn docmdp_permission(doc: &Document) -> Option<i64> {
-    let catalog = doc.catalog().ok()?;
+fn docmdp_permission(doc: &LazyDocument<'_>, catalog: &Dictionary) -> Option<i64> {
     let perms = deref_dict(doc, catalog.get(b"Perms").ok()?)?;
     let sig = deref_dict(doc, perms.get(b"DocMDP").ok()?)?;
     let refs = match sig.get(b"Reference").ok()? {
-        Object::Reference(id) => doc.get_object(*id).ok()?.as_array().ok()?,
-        Object::Array(a) => a,
+        Object::Reference(id) => array_at(doc, *id).ok()?,
+        Object::Array(a) => a.clone(),
         _ => return Some(2),
     };
-    for r in refs {
+    for r in &refs {
         let Some(r) = deref_dict(doc, r) else {
             continue;
         };
@@ -721,27 +715,169 @@ pub fn docmdp_permission(doc: &Document) -> Option<i64> {
     Some(2)
 }
 
-fn deref_dict<'d>(doc: &'d Document, obj: &'d Object) -> Option<&'d Dictionary> {
-    match obj {
-        Object::Reference(id) => doc.get_dictionary(*id).ok(),
-        Object::Dictionary(d) => Some(d),
-        _ => None,
+/// Deepest page tree accepted (as lopdf's page iterator).
+const PAGE_TREE_DEPTH: usize = 256;
+
+/// How a kid of a page tree node counts (ISO 32000-2 §7.7.3).
+enum PageTreeKid {
+    /// A page (or an object that cannot be read: it keeps its slot, as lopdf and viewers do).
+    Page,
+    /// An intermediate node and its `/Count`, when that is a usable number.
+    Node(Option<u32>),
+    /// Neither: not counted.
+    Other,
+}
+
+fn page_tree_kid(doc: &LazyDocument<'_>, id: ObjectId) -> PageTreeKid {
+    let Some(obj) = doc.get(id).ok() else {
+        return PageTreeKid::Page;
+    };
+    let Some(dict) = dict_of(&obj) else {
+        return PageTreeKid::Page;
+    };
+    let has_kids = dict.has(b"Kids");
+    let count = || {
+        dict.get(b"Count")
+            .and_then(Object::as_i64)
+            .ok()
+            .and_then(|c| u32::try_from(c).ok())
+    };
+    match dict.get(b"Type").and_then(Object::as_name) {
+        Ok(b"Page") => PageTreeKid::Page,
+        Ok(b"Pages") => PageTreeKid::Node(count()),
+        Ok(_) => PageTreeKid::Other,
+        Err(_) if has_kids => PageTreeKid::Node(count()),
+        Err(_) => PageTreeKid::Page,
     }
 }
 
+/// The `/Kids` of node `id`, following one reference.
+fn kids_of(doc: &LazyDocument<'_>, id: ObjectId) -> Result<Vec<ObjectId>, ReadError> {
+    let obj = doc.get(id)?;
+    let Some(dict) = dict_of(&obj) else {
+        return Ok(Vec::new());
+    };
+    let kids = match dict.get(b"Kids") {
+        Ok(k) => doc.resolve(k)?,
+        Err(_) => return Ok(Vec::new()),
+    };
+    Ok(match &*kids {
+        Object::Array(a) => a.iter().filter_map(|k| k.as_reference().ok()).collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// Page `n` (1-based) of the subtree at `node`, which holds `total` pages by its `/Count`,
+/// reading only the nodes on the way down (from the nearer end of each `/Kids`). `None` when
+/// the counts on the way do not add up: the caller then walks the whole tree.
+fn page_by_count(
+    doc: &LazyDocument<'_>,
+    node: ObjectId,
+    n: u32,
+    total: u32,
+    depth: usize,
+) -> Result<Option<ObjectId>, ReadError> {
+    if depth > PAGE_TREE_DEPTH || n == 0 || n > total {
+        return Ok(None);
+    }
+    let kids = kids_of(doc, node)?;
+    let from_end = n > total / 2;
+    // Pages to skip, counted from the end we start at.
+    let mut skip = if from_end { total - n } else { n - 1 };
+    let order: Box<dyn Iterator<Item = &ObjectId>> = if from_end {
+        Box::new(kids.iter().rev())
+    } else {
+        Box::new(kids.iter())
+    };
+    for &kid in order {
+        if kid == node {
+            return Ok(None);
+        }
+        let kind = page_tree_kid(doc, kid);
+        let count = match kind {
+            PageTreeKid::Page => 1,
+            PageTreeKid::Other => 0,
+            PageTreeKid::Node(Some(c)) => c,
+            PageTreeKid::Node(None) => return Ok(None),
+        };
+        if skip < count {
+            if let PageTreeKid::Page = kind {
+                return Ok(Some(kid));
+            }
+            let inner = if from_end { count - skip } else { skip + 1 };
+            return page_by_count(doc, kid, inner, count, depth + 1);
+        }
+        skip -= count;
+    }
+    Ok(None)
+}
+
+/// Every page in order, walking the whole tree (the fallback when `/Count`s are wrong).
+fn all_pages(doc: &LazyDocument<'_>, root: ObjectId) -> Result<Vec<ObjectId>, ReadError> {
+    let mut pages = Vec::new();
+    let mut seen = HashSet::from([root]);
+    let mut stack = vec![(kids_of(doc, root)?, 0usize, 0usize)];
+    while let Some((kids, i, depth)) = stack.pop() {
+        let Some(&kid) = kids.get(i) else {
+            continue;
+        };
+        stack.push((kids, i + 1, depth));
+        match page_tree_kid(doc, kid) {
+            PageTreeKid::Page => pages.push(kid),
+            PageTreeKid::Node(_) if depth < PAGE_TREE_DEPTH && seen.insert(kid) => {
+                stack.push((kids_of(doc, kid)?, 0, depth + 1));
+            }
+            _ => {}
+        }
+    }
+    Ok(pages)
+}
+
+/// The page the selector names, or [`SignError::NoSuchPage`].
+fn find_page(
+    doc: &LazyDocument<'_>,
+    root: ObjectId,
+    selector: PageSelector,
+) -> Result<Result<ObjectId, SignError>, ReadError> {
+    let total = match page_tree_kid(doc, root) {
+        PageTreeKid::Node(c) => c,
+        _ => None,
+    };
+    if let Some(total) = total {
+        let n = match selector {
+            PageSelector::Last => total,
+            PageSelector::Number(n) => n,
+        };
+        if let Some(id) = page_by_count(doc, root, n, total, 0)? {
+            return Ok(Ok(id));
+        }
+    }
+    let pages = all_pages(doc, root)?;
+    let found = match selector {
+        PageSelector::Last => pages.last(),
+        PageSelector::Number(n) => pages.get((n as usize).wrapping_sub(1)),
+    };
+    Ok(found.copied().ok_or(SignError::NoSuchPage {
+        requested: match selector {
+            PageSelector::Last => 0,
+            PageSelector::Number(n) => n,
+        },
+        count: pages.len(),
+    }))
+}
+
 /// The page's crop box (inherited, defaulting to the media box), as [llx lly urx ury].
-fn crop_box(doc: &Document, page_id: ObjectId) -> [f64; 4] {
+fn crop_box(doc: &LazyDocument<'_>, page_id: ObjectId) -> [f64; 4] {
     let lookup = |key: &[u8]| -> Option<[f64; 4]> {
         let mut id = page_id;
         for _ in 0..64 {
-            let dict = doc.get_dictionary(id).ok()?;
+            let obj = doc.get(id).ok()?;
+            let dict = dict_of(&obj)?;
             if let Ok(v) = dict.get(key) {
-                let arr = match v {
-                    Object::Reference(r) => doc.get_object(*r).ok()?.as_array().ok()?,
-                    Object::Array(a) => a,
-                    _ => return None,
-                };
+                let arr = doc.resolve(v).ok()?;
                 let nums: Vec<f64> = arr
+                    .as_array()
+                    .ok()?
                     .iter()
                     .filter_map(|o| match o {
                         Object::Integer(i) => Some(*i as f64),
@@ -769,14 +905,12 @@ fn crop_box(doc: &Document, page_id: ObjectId) -> [f64; 4] {
 }
 
 /// Fully qualified names of every field in the form (§12.7.4.2), to keep new names unique.
-fn field_names(doc: &Document, acroform: &Dictionary) -> HashSet<String> {
+fn field_names(doc: &LazyDocument<'_>, acroform: &Dictionary) -> HashSet<String> {
     let mut names = HashSet::new();
     let mut stack: Vec<(Object, String, usize)> = match acroform.get(b"Fields") {
         Ok(Object::Array(a)) => a.iter().map(|o| (o.clone(), String::new(), 0)).collect(),
-        Ok(Object::Reference(id)) => doc
-            .get_object(*id)
-            .and_then(Object::as_array)
-            .map(|a| a.iter().map(|o| (o.clone(), String::new(), 0)).collect())
+        Ok(Object::Reference(id)) => array_at(doc, *id)
+            .map(|a| a.into_iter().map(|o| (o, String::new(), 0)).collect())
             .unwrap_or_default(),
         _ => Vec::new(),
     };
@@ -785,14 +919,19 @@ fn field_names(doc: &Document, acroform: &Dictionary) -> HashSet<String> {
         if depth > 32 {
             continue;
         }
+        let holder;
         let dict = match &obj {
             Object::Reference(id) => {
                 if !seen.insert(*id) {
                     continue;
                 }
-                match doc.get_dictionary(*id) {
+                holder = match doc.get(*id) {
                     Ok(d) => d,
                     Err(_) => continue,
+                };
+                match dict_of(&holder) {
+                    Some(d) => d,
+                    None => continue,
                 }
             }
             Object::Dictionary(d) => d,
@@ -831,6 +970,14 @@ mod tests {
     fn pdf_dates_are_utc() {
         let t = time::macros::datetime!(2026-11-21 08:05:09 UTC);
         assert_eq!(pdf_date(t), "D:20261121080509Z");
+    }
+
+    #[test]
+    fn hex_matches_the_hex_crate() {
+        let bytes: Vec<u8> = (0..=255u8).chain([0, 0xff, 0x10]).collect();
+        let mut out = vec![0u8; bytes.len() * 2];
+        hex_into(&bytes, &mut out);
+        assert_eq!(out, hex::encode(&bytes).into_bytes());
     }
 
     #[test]

@@ -94,17 +94,43 @@ pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
     })
 }
 
-/// Write `data` to `path` atomically: a temporary file in the same directory, fsync, rename.
-/// Nothing is left at `path` on failure.
+/// Write `data` to `path` atomically and durably: a temporary file in the same directory,
+/// fsync, rename, fsync of the directory (so the rename survives a crash too). Nothing is left
+/// at `path` on failure.
 pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> Result<(), Failure> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let pending = write_pending(path, data)?;
     let io =
         |e: std::io::Error| Failure::new(exit::IO, format!("cannot write {}: {e}", path.display()));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    pending.tmp.as_file().sync_all().map_err(io)?;
+    pending.tmp.persist(path).map_err(|e| io(e.error))?;
+    sync_dir(parent_dir(path)).map_err(io)?;
+    Ok(())
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// fsync a directory: makes the entries created or renamed in it durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// A file written to a temporary name beside its target, not yet durable nor in place.
+struct Pending {
+    tmp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+/// Write `data` to a temporary file beside `path` (no fsync yet).
+fn write_pending(path: &Path, data: &[u8]) -> Result<Pending, Failure> {
+    use std::io::Write;
+    let io =
+        |e: std::io::Error| Failure::new(exit::IO, format!("cannot write {}: {e}", path.display()));
+    let mut tmp = tempfile::NamedTempFile::new_in(parent_dir(path)).map_err(io)?;
     tmp.write_all(data).map_err(io)?;
     // Temporary files are created 0600; a sealed document is not a secret.
     #[cfg(unix)]
@@ -114,9 +140,47 @@ pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> Result<(), Failure> 
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(io)?;
     }
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    Ok(Pending {
+        tmp,
+        target: path.to_path_buf(),
+    })
+}
+
+/// Make a batch's files durable and put them in place, syncing once for all of them instead of
+/// once per file: one `syncfs(2)` of the output folder's file system (every temporary file's
+/// data and inode), the renames, one fsync of the folder (the renames). Where `syncfs` is not
+/// available each file is fsynced instead. Returns each target, or why it failed; nothing is
+/// reported written before it is durable.
+fn commit_batch(dir: &Path, pending: Vec<Pending>) -> Vec<Result<PathBuf, Failure>> {
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    let io = |path: &Path, e: std::io::Error| {
+        Failure::new(exit::IO, format!("cannot write {}: {e}", path.display()))
+    };
+    let synced_all = std::fs::File::open(dir)
+        .and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from))
+        .is_ok();
+    let mut placed: Vec<Result<PathBuf, Failure>> = pending
+        .into_iter()
+        .map(|p| {
+            if !synced_all {
+                p.tmp.as_file().sync_all().map_err(|e| io(&p.target, e))?;
+            }
+            p.tmp
+                .persist(&p.target)
+                .map_err(|e| io(&p.target, e.error))?;
+            Ok(p.target)
+        })
+        .collect();
+    if let Err(e) = sync_dir(dir) {
+        for r in &mut placed {
+            if let Ok(target) = r {
+                *r = Err(io(target, e.kind().into()));
+            }
+        }
+    }
+    placed
 }
 
 fn sign_failure(path: &Path, e: &SignError) -> Failure {
@@ -237,7 +301,7 @@ fn run_inner(args: Args) -> Result<u8, Failure> {
             format!("cannot create {}: {e}", out_dir.display()),
         )
     })?;
-    let results: Vec<Result<PathBuf, Failure>> = args
+    let written: Vec<Result<Pending, Failure>> = args
         .inputs
         .par_iter()
         .map(|input| {
@@ -252,11 +316,20 @@ fn run_inner(args: Args) -> Result<u8, Failure> {
             if let Some(a) = &archiver {
                 a.record(&data, &sealed, &target)?;
             }
-            write_atomically(&target, &sealed.pdf)?;
+            let pending = write_pending(&target, &sealed.pdf)?;
             note_invisible(input, &sealed);
-            Ok(target)
+            Ok(pending)
         })
         .collect();
+    let mut results = Vec::with_capacity(written.len());
+    let mut pending = Vec::new();
+    for w in written {
+        match w {
+            Ok(p) => pending.push(p),
+            Err(f) => results.push(Err(f)),
+        }
+    }
+    results.extend(commit_batch(out_dir, pending));
     if let Some(a) = archiver {
         a.close();
     }

@@ -27,6 +27,30 @@ pub fn revision_ends(data: &[u8]) -> Vec<usize> {
     ends
 }
 
+/// The end of the last revision ([`revision_ends`]'s last entry), found from the end of the
+/// file without scanning all of it.
+pub fn last_revision_end(data: &[u8]) -> Option<usize> {
+    const MARKER: &[u8] = b"%%EOF";
+    let mut upto = data.len();
+    while let Some(pos) = data[..upto]
+        .windows(MARKER.len())
+        .rposition(|w| w == MARKER)
+    {
+        if pos == 0 || matches!(data[pos - 1], b'\n' | b'\r') {
+            let mut end = pos + MARKER.len();
+            if data.get(end) == Some(&b'\r') {
+                end += 1;
+            }
+            if data.get(end) == Some(&b'\n') {
+                end += 1;
+            }
+            return Some(end);
+        }
+        upto = pos + MARKER.len() - 1;
+    }
+    None
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -56,6 +80,25 @@ mod tests {
         assert_eq!(revision_ends(b"%PDF\n%%EOF"), vec![10]);
         // not at the start of a line: a comment, not a marker
         assert_eq!(revision_ends(b"%PDF\nx %%EOF\n"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn last_revision_end_matches_the_forward_scan() {
+        for data in [
+            &b"%PDF-1.7\n1 0 obj\n%%EOF\nmore\r\n%%EOF\r\n"[..],
+            b"%PDF\n%%EOF",
+            b"%PDF\nx %%EOF\n",
+            b"%PDF\n%%EOF\nx %%EOF\n",
+            b"%%EOF%%EOF",
+            b"",
+        ] {
+            assert_eq!(
+                last_revision_end(data),
+                revision_ends(data).last().copied(),
+                "{:?}",
+                String::from_utf8_lossy(data)
+            );
+        }
     }
 
     #[test]
