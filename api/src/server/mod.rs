@@ -7,7 +7,8 @@
 //! panic catcher → [`problem::problemize`] (every 4xx/5xx becomes RFC 9457 problem+json) →
 //! request timeout → routes (public ones rate-limited per client address) with their body size
 //! limits. The endpoints and every problem type are described in docs/API.md, and in OpenAPI 3.1
-//! at `/openapi.json` (Swagger UI at `/docs`).
+//! at `/openapi.json` (Swagger UI at `/docs`). The public HTML pages for people (`/verify`,
+//! `/v/{id}`) are [`pages`] (docs/VERIFY-PAGE.md).
 
 pub mod archive;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod pages;
 pub mod pagination;
 pub mod problem;
 pub mod registry_api;
@@ -120,6 +122,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/licence-types/{type}/example",
             get(registry_api::get_licence_type_example),
         )
+        .merge(pages::router(limits.max_pdf_bytes))
         .merge(
             utoipa_swagger_ui::SwaggerUi::new("/docs")
                 .external_url_unchecked("/openapi.json", openapi::document()),
