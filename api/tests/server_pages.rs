@@ -151,6 +151,25 @@ fn verification_pages_in_headless_chromium() {
         "--data-dir",
         data_dir.to_str().unwrap(),
     ]);
+    // A third, superseded by a new version.
+    let old = issue(dir, &data_dir, &public_url, "old");
+    let old_id = old.entry["public_id"].as_str().unwrap().to_owned();
+    let newer = chop_ok(&[
+        "licence",
+        "supersede",
+        &old_id,
+        "--data",
+        dir.join("food.json").to_str().unwrap(),
+        "--out",
+        dir.join("newer.pdf").to_str().unwrap(),
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--public-url",
+        &public_url,
+        "--json",
+    ]);
+    let newer: serde_json::Value = serde_json::from_str(&newer).unwrap();
+    let newer_id = newer["public_id"].as_str().unwrap().to_owned();
     let valid_id = valid.entry["public_id"].as_str().unwrap().to_owned();
     let holder_name = valid.entry["holder_name"].as_str().unwrap().to_owned();
     let holder_code = valid.entry["holder_code"].as_str().unwrap().to_owned();
@@ -220,6 +239,15 @@ fn verification_pages_in_headless_chromium() {
     let r = c.get(format!("{base}/v/{revoked_id}")).send().unwrap();
     let html = r.text().unwrap();
     assert!(html.contains("已吊销") && html.contains(reason));
+
+    let r = c.get(format!("{base}/v/{old_id}?lang=en")).send().unwrap();
+    let html = r.text().unwrap();
+    assert!(html.contains("data-status=\"superseded\""), "{html}");
+    assert!(html.contains("已被新版本替代"));
+    assert!(
+        html.contains(&format!("href=\"/v/{newer_id}?lang=en\"")),
+        "no link to the new version: {html}"
+    );
 
     // The GB/T 36904 identifier is not a public link; unknown ids get the 404 page.
     for id in [identifier.as_str(), "nosuchlicence0000000000000", "x"] {
