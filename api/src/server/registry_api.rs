@@ -2,6 +2,7 @@
 //! the public licence status. Access: admins everything; issuers only their organisation's
 //! seals and licences; auditors read; archivists have no registry access.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::archive::query_error;
 use super::auth::{Principal, Role, require_role};
 use super::pagination::PageQuery;
 use super::problem::{ApiError, ApiJson, FieldError, ProblemType, json_response};
 use super::state::AppState;
 use crate::archive::SealedDocument;
-use crate::registry::mask::{mask_code, mask_name};
 use crate::registry::{
     IssueRequest, Licence, LicenceFilter, LicenceStatus, NewOrganisation, NewSeal, Organisation,
     OrganisationPatch, RegistryError, SealKey, SealView, StatusChange,
@@ -113,9 +114,12 @@ pub struct OrganisationPage {
     request_body = NewOrganisation,
     responses(
         (status = 201, description = "Registered", body = Organisation),
+        (status = 400, description = "Malformed JSON", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "USCC already registered", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields (e.g. a wrong USCC check character)", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -139,14 +143,16 @@ pub async fn post_organisation(
         (status = 200, description = "A page", body = OrganisationPage),
         (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad limit or cursor", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn list_organisations(
     State(state): State<AppState>,
     principal: Principal,
-    Query(page): Query<PageQuery>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     require_role(&principal, &[Role::Admin, Role::Auditor, Role::Issuer])?;
+    let Query(page) = query.map_err(query_error)?;
     let limit = page.limit()?;
     if let Some(own) = issuer_org(&principal)? {
         let org = state
@@ -189,6 +195,8 @@ pub async fn list_organisations(
     params(("id" = String, Path, description = "org_…")),
     responses(
         (status = 200, description = "The organisation", body = Organisation),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -216,7 +224,12 @@ pub async fn get_organisation(
     params(("id" = String, Path, description = "org_…")), request_body = OrganisationPatch,
     responses(
         (status = 200, description = "Updated", body = Organisation),
+        (status = 400, description = "Malformed JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -305,8 +318,12 @@ pub struct SealQuery {
 #[utoipa::path(post, path = "/v1/seals", tag = "seals", request_body = NewSealRequest,
     responses(
         (status = 201, description = "Made", body = SealView),
+        (status = 400, description = "Malformed JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role or organisation not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields (key does not match certificate, not a PNG, …)", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -357,14 +374,20 @@ pub async fn post_seal(
 
 /// List seals (an issuer sees its organisation's).
 #[utoipa::path(get, path = "/v1/seals", tag = "seals", params(SealQuery),
-    responses((status = 200, description = "A page", body = SealPage)),
+    responses(
+        (status = 200, description = "A page", body = SealPage),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter, limit or cursor", body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
     security(("api_key" = [])))]
 pub async fn list_seals(
     State(state): State<AppState>,
     principal: Principal,
-    Query(q): Query<SealQuery>,
+    query: Result<Query<SealQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     require_role(&principal, &[Role::Admin, Role::Auditor, Role::Issuer])?;
+    let Query(q) = query.map_err(query_error)?;
     let org = match issuer_org(&principal)? {
         Some(own) => Some(own.to_owned()),
         None => q.org_id.clone(),
@@ -420,6 +443,8 @@ async fn visible_seal(
     params(("id" = String, Path, description = "seal_…")),
     responses(
         (status = 200, description = "The seal (no key material)", body = SealView),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such seal", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -437,6 +462,8 @@ pub async fn get_seal(
     params(("id" = String, Path, description = "seal_…")),
     responses(
         (status = 200, description = "The picture", body = super::openapi::Binary, content_type = "image/png"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such seal", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -454,6 +481,8 @@ pub async fn get_seal_picture(
     params(("id" = String, Path, description = "seal_…")),
     responses(
         (status = 200, description = "DER", body = super::openapi::Binary, content_type = "application/octet-stream"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such seal", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -475,8 +504,14 @@ pub async fn get_seal_der(
     params(("id" = String, Path, description = "seal_…")), request_body = ReasonRequest,
     responses(
         (status = 200, description = "Revoked", body = SealView),
+        (status = 400, description = "Malformed JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such seal", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already revoked", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (a reason is required)", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn revoke_seal(
@@ -521,10 +556,19 @@ pub struct SignQuery {
 /// archived (`document.sealed`). `Idempotency-Key` makes a retry return the first result.
 #[utoipa::path(post, path = "/v1/sign", tag = "sealing", params(SignQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first result")),
-    request_body(content = super::openapi::Binary, content_type = "application/pdf"),
+    request_body(
+        description = "The PDF: the raw body, or the `file` part of a multipart form",
+        content(
+            (super::openapi::Binary = "application/pdf"),
+            (super::openapi::FileUpload = "multipart/form-data"),
+        ),
+    ),
     responses(
         (status = 200, description = "The sealed PDF; X-Chop-Record-Seq names its archive record", body = super::openapi::Binary, content_type = "application/pdf"),
+        (status = 400, description = "Malformed multipart form", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another organisation's seal, or a revoked seal", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such seal", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Idempotency-Key reused for another request", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/pdf", body = super::problem::Problem, content_type = "application/problem+json"),
@@ -534,10 +578,11 @@ pub struct SignQuery {
 pub async fn post_sign(
     State(state): State<AppState>,
     principal: Principal,
-    Query(q): Query<SignQuery>,
+    query: Result<Query<SignQuery>, QueryRejection>,
     req: Request,
 ) -> Result<Response, ApiError> {
     require_role(&principal, &[Role::Admin, Role::Issuer])?;
+    let Query(q) = query.map_err(query_error)?;
     let key = idempotency_key(req.headers())?;
     let upload = super::verify::read_upload(req, &state).await?;
     let reg = state.registry();
@@ -752,11 +797,15 @@ async fn visible_licence(state: &AppState, p: &Principal, id: &str) -> Result<Li
 #[utoipa::path(post, path = "/v1/licences", tag = "licences", request_body = IssueLicenceRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first licence")),
     responses(
-        (status = 201, description = "Issued; the PDF is at /v1/licences/{identifier}/pdf", body = Licence),
         (status = 200, description = "The licence a previous request with this Idempotency-Key issued", body = Licence),
+        (status = 201, description = "Issued; the PDF is at /v1/licences/{identifier}/pdf", body = Licence),
+        (status = 400, description = "Malformed JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role, organisation or seal not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such licence type, organisation or seal", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Idempotency-Key reused for another request", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid data: every problem named in `errors`", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -796,15 +845,18 @@ pub async fn post_licence(
 #[utoipa::path(get, path = "/v1/licences", tag = "licences", params(LicenceQuery),
     responses(
         (status = 200, description = "A page", body = LicencePage),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad filter or cursor", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn list_licences(
     State(state): State<AppState>,
     principal: Principal,
-    Query(q): Query<LicenceQuery>,
+    query: Result<Query<LicenceQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     require_role(&principal, &[Role::Admin, Role::Auditor, Role::Issuer])?;
+    let Query(q) = query.map_err(query_error)?;
     let org_id = match issuer_org(&principal)? {
         Some(own) => Some(own.to_owned()),
         None => q.org_id.clone(),
@@ -852,6 +904,8 @@ pub async fn list_licences(
     params(("id" = String, Path, description = "The GB/T 36904 identifier or the public id")),
     responses(
         (status = 200, description = "The licence", body = Licence),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such licence", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -869,6 +923,8 @@ pub async fn get_licence(
     params(("id" = String, Path, description = "The GB/T 36904 identifier or the public id")),
     responses(
         (status = 200, description = "The sealed PDF", body = super::openapi::Binary, content_type = "application/pdf"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such licence", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -913,7 +969,13 @@ async fn change(
     params(("id" = String, Path, description = "Identifier or public id")), request_body = ReasonRequest,
     responses(
         (status = 200, description = "Suspended", body = Licence),
+        (status = 400, description = "Malformed JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such licence", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not valid now", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "No reason", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -931,7 +993,14 @@ pub async fn suspend_licence(
     params(("id" = String, Path, description = "Identifier or public id")), request_body = ReasonRequest,
     responses(
         (status = 200, description = "Valid again", body = Licence),
+        (status = 400, description = "Malformed JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such licence", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not suspended", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn reinstate_licence(
@@ -948,7 +1017,13 @@ pub async fn reinstate_licence(
     params(("id" = String, Path, description = "Identifier or public id")), request_body = ReasonRequest,
     responses(
         (status = 200, description = "Revoked", body = Licence),
+        (status = 400, description = "Malformed JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such licence", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already revoked or superseded", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "No reason", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -966,7 +1041,13 @@ pub async fn revoke_licence(
     params(("id" = String, Path, description = "Identifier or public id")), request_body = SupersedeRequest,
     responses(
         (status = 201, description = "The new version", body = Licence),
+        (status = 400, description = "Malformed JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such licence", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Revoked or already superseded", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid data", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -1008,6 +1089,7 @@ pub async fn get_licence_status(
         .licence(&id)
         .await
         .map_err(registry_error)?;
+    let (holder, holder_code) = state.registry().masked_holder(&l);
     let seal_name = state
         .registry()
         .seal_row(&l.seal_id)
@@ -1024,8 +1106,8 @@ pub async fn get_licence_status(
             type_code: l.type_code,
             issuer_name: l.issuer_name,
             issuer_uscc: l.issuer_uscc,
-            holder: mask_name(&l.holder_name),
-            holder_code: mask_code(&l.holder_code),
+            holder,
+            holder_code,
             valid_from: l.valid_from,
             valid_until: l.valid_until,
             seal_name,
@@ -1036,7 +1118,10 @@ pub async fn get_licence_status(
 
 /// The licence types (public): each with its fields.
 #[utoipa::path(get, path = "/v1/licence-types", tag = "public",
-    responses((status = 200, description = "The types", body = Object)))]
+    responses(
+        (status = 200, description = "The types", body = [Object]),
+        (status = 429, description = "Rate limited", body = super::problem::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list_licence_types(State(state): State<AppState>) -> Response {
     let all: Vec<Value> = state
         .registry()
@@ -1053,6 +1138,7 @@ pub async fn list_licence_types(State(state): State<AppState>) -> Response {
     responses(
         (status = 200, description = "Example data", body = Object),
         (status = 404, description = "No such type", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = super::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_licence_type_example(
     State(state): State<AppState>,

@@ -17,7 +17,6 @@
 
 mod html;
 mod licence_page;
-mod mask;
 mod verify_page;
 mod words;
 
@@ -28,7 +27,6 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chop_seal::licence::HolderCodeType;
 use chop_seal::verify::{VerifyError, VerifyOptions, verify_pdf};
 use time::OffsetDateTime;
 
@@ -36,7 +34,7 @@ use self::html::{Frame, PageLang, asset_response, document, html_response};
 use self::licence_page::{
     LicencePage, StoredCheck, licence_main, not_found_main, unavailable_main,
 };
-use self::mask::{HolderKind, mask_code, mask_name};
+
 use self::verify_page::{UploadProblem, form_main, result_main, seal_picture};
 use self::words::verification_reference;
 use super::problem::ProblemType;
@@ -334,23 +332,6 @@ async fn licence_by_public_id(
 /// Whether the holder is an organisation or a person: the licence type says (a fixed code
 /// type, or the data field holding it); failing that, a code that is a valid resident ID
 /// number is a person's.
-fn holder_kind(registry: &Registry, licence: &Licence) -> HolderKind {
-    let from_type = registry.templates().get(&licence.type_key).and_then(|t| {
-        let holder = t.holder();
-        holder.code_type.or_else(|| {
-            let field = holder.code_type_field.as_deref()?;
-            HolderCodeType::from_code(licence.data.get(field)?.as_str()?)
-        })
-    });
-    match from_type {
-        Some(HolderCodeType::ResidentId) => HolderKind::Person,
-        Some(HolderCodeType::Uscc) => HolderKind::Organisation,
-        None if chop_seal::codes::validate_resident_id(&licence.holder_code).is_ok() => {
-            HolderKind::Person
-        }
-        None => HolderKind::Organisation,
-    }
-}
 
 /// `GET /v/{id}`: the licence status page.
 async fn get_licence(
@@ -418,11 +399,11 @@ async fn get_licence(
         },
         "verification page: licence status shown"
     );
-    let kind = holder_kind(&registry, &licence);
+    let (holder_name, holder_code) = registry.masked_holder(&licence);
     let page = LicencePage {
         licence: &licence,
-        holder_name: mask_name(&licence.holder_name, kind),
-        holder_code: mask_code(&licence.holder_code),
+        holder_name,
+        holder_code,
         seal_name: seal.as_ref().map(|s| s.name.clone()),
         has_seal_picture: seal.as_ref().is_some_and(|s| !s.picture_png.is_empty()),
         new_version,
