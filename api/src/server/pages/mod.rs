@@ -329,10 +329,6 @@ async fn licence_by_public_id(
     }
 }
 
-/// Whether the holder is an organisation or a person: the licence type says (a fixed code
-/// type, or the data field holding it); failing that, a code that is a valid resident ID
-/// number is a person's.
-
 /// `GET /v/{id}`: the licence status page.
 async fn get_licence(
     State(state): State<AppState>,
