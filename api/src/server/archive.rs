@@ -384,6 +384,7 @@ pub struct Ingested {
     responses(
         (status = 201, description = "Ingested", body = Ingested),
         (status = 200, description = "Already ingested under this Idempotency-Key", body = Ingested),
+        (status = 400, description = "Malformed multipart form", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad API key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an archivist key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than the PDF limit", body = super::problem::Problem, content_type = "application/problem+json"),
