@@ -481,27 +481,6 @@ fn shadow_hide_and_replace_unused_object_number_is_other() {
 
 // ---- Certification attacks ----------------------------------------------------------------
 
-fn second_signature(base: &[u8], sig_extra: &str, catalog_extra: &str) -> Vec<u8> {
-    sign_revision(
-        base,
-        &[
-            (
-                4,
-                format!(
-                    "<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R 12 0 R] /SigFlags 3 >> {catalog_extra} >>"
-                ),
-            ),
-            (3, format!("<< {PAGE} /Contents 7 0 R /Annots [10 0 R 12 0 R] >>")),
-            (
-                12,
-                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 13 0 R /Rect [300 300 400 400] /F 132 /P 3 0 R >>".into(),
-            ),
-            (13, sig_dict(sig_extra)),
-        ],
-        40,
-    )
-}
-
 #[test]
 fn certification_permissions_are_enforced() {
     for p in [1, 2, 3] {
@@ -515,8 +494,8 @@ fn certification_permissions_are_enforced() {
         );
         assert_eq!(s.docmdp.permission, Some(p));
 
-        // A later approval signature: allowed by P=2 and P=3, not by P=1.
-        let two = second_signature(&base, "", "/Perms << /DocMDP 11 0 R >>");
+        // A later invisible approval signature: allowed by P=2 and P=3, not by P=1.
+        let two = add_signature(&base, "0 0 0 0", "", "", PERMS);
         let s = first(&two);
         if p == 1 {
             assert_eq!(
@@ -583,10 +562,12 @@ fn certification_permissions_are_enforced() {
 #[test]
 fn a_second_certification_signature_is_refused() {
     let base = certified(2);
-    let two = second_signature(
+    let two = add_signature(
         &base,
+        "0 0 0 0",
         "/Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /P 3 >> >>]",
-        "/Perms << /DocMDP 13 0 R >>",
+        "",
+        "/Perms << /DocMDP 42 0 R >>",
     );
     let r = verify(&two);
     let second = r
@@ -613,9 +594,11 @@ fn a_second_certification_signature_is_refused() {
 #[test]
 fn certification_after_an_approval_signature_is_refused() {
     let base = signed(Doc::default());
-    let two = second_signature(
+    let two = add_signature(
         &base,
+        "300 300 400 400",
         "/Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /P 2 >> >>]",
+        "",
         "",
     );
     let r = verify(&two);
@@ -630,6 +613,365 @@ fn certification_after_an_approval_signature_is_refused() {
             .problems
             .iter()
             .any(|p| p.contains("must be the first"))
+    );
+}
+
+fn by_name(r: &Report, name: &str) -> chop_seal::verify::SignatureReport {
+    r.signatures
+        .iter()
+        .find(|s| s.field_name == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no signature {name}"))
+}
+
+#[test]
+fn certification_a_visible_signature_added_later_is_refused() {
+    // Sneaky Signature Attack (Mainka et al., IEEE S&P 2021): a later signature whose visible
+    // appearance covers certified content. pyHanko refuses it too.
+    for p in [1u8, 2, 3] {
+        let base = certified(p);
+        let visible = add_signature(&base, "60 480 400 540", "", "", PERMS);
+        let r = verify(&visible);
+        let cert = by_name(&r, "Sig1");
+        assert_eq!(cert.indication, Indication::TotalFailed, "P={p}");
+        assert_eq!(
+            cert.sub_indication,
+            Some(SubIndication::SigConstraintsFailure)
+        );
+        assert_eq!(cert.changes.level, ChangeLevel::Other, "P={p}");
+        assert!(
+            cert.changes
+                .objects
+                .iter()
+                .any(|o| o.object == "41 0" && o.reason.contains("Sneaky Signature")),
+            "P={p}: {:?}",
+            cert.changes.objects
+        );
+        assert!(
+            cert.summary().contains("visible signature was added"),
+            "{}",
+            cert.summary()
+        );
+        // The later signature covers the whole file: nothing changed after it.
+        let later = by_name(&r, "Sig2");
+        assert_eq!(
+            later.indication,
+            Indication::TotalPassed,
+            "{:?}",
+            later.problems
+        );
+
+        // A visible signature field added empty (a trap for a later signer): the same.
+        let trap = append(
+            &base,
+            &[
+                (
+                    4,
+                    format!("<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R 41 0 R] /SigFlags 3 >> {PERMS} >>"),
+                ),
+                (3, format!("<< {PAGE} /Contents 7 0 R /Annots [10 0 R 41 0 R] >>")),
+                (
+                    41,
+                    "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /Rect [60 480 400 540] /F 4 /P 3 0 R >>".into(),
+                ),
+            ],
+            60,
+        );
+        let s = assert_not_passed(&trap, "empty visible signature field").unwrap();
+        assert_eq!(s.changes.level, ChangeLevel::Other, "P={p}");
+    }
+}
+
+#[test]
+fn certification_p1_p2_no_new_annotation_or_widget_of_any_kind_passes() {
+    // Under P=1 and P=2 nothing that draws on a page may be added: markup, annotations that
+    // cover content, widgets of non-signature fields, visible or not.
+    let annots = [
+        "/Subtype /Text /Rect [72 500 92 520] /Contents (ok)",
+        "/Subtype /Highlight /Rect [72 500 300 520] /QuadPoints [72 520 300 520 72 500 300 500]",
+        "/Subtype /Popup /Rect [0 0 0 0]",
+        "/Subtype /FreeText /Rect [72 500 400 530] /Contents (VOID) /DA (/F1 24 Tf)",
+        "/Subtype /Stamp /Rect [0 0 595 842]",
+        "/Subtype /Square /Rect [60 480 400 540] /IC [1 1 1]",
+        "/Subtype /Link /Rect [0 0 595 842] /A << /S /URI /URI (https://example.org) >>",
+        "/Subtype /Widget /FT /Tx /T (Extra) /V (1) /Rect [60 480 400 540]",
+        "/Subtype /Widget /FT /Btn /T (Hidden) /Rect [0 0 0 0]",
+    ];
+    for p in [1u8, 2] {
+        let base = certified(p);
+        for a in annots {
+            let attacked = append(
+                &base,
+                &[
+                    (
+                        3,
+                        format!("<< {PAGE} /Contents 7 0 R /Annots [10 0 R 41 0 R] >>"),
+                    ),
+                    (41, format!("<< /Type /Annot {a} /P 3 0 R >>")),
+                ],
+                60,
+            );
+            let s = assert_not_passed(&attacked, a).unwrap();
+            assert_eq!(s.indication, Indication::TotalFailed, "P={p} {a}");
+            assert!(s.changes.level > ChangeLevel::FormFilling, "P={p} {a}");
+        }
+    }
+}
+
+#[test]
+fn certification_controls_invisible_and_prepared_signatures_pass() {
+    // The same visible signature on a document that is not certified is ordinary signing.
+    let approval = add_signature(&signed(Doc::default()), "60 480 400 540", "", "", "");
+    let s = first(&approval);
+    assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.problems);
+    assert_eq!(s.changes.level, ChangeLevel::FormFilling);
+
+    // Under P=2 a signature field the certifier placed (empty and visible, in the certified
+    // revision) may be signed later: its rectangle was certified.
+    let prepared = certified_doc(
+        2,
+        Doc {
+            fields_extra: "12 0 R".into(),
+            annots_extra: "12 0 R".into(),
+            objects: vec![(
+                12,
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /Rect [300 100 500 160] /F 4 /P 3 0 R >>".into(),
+            )],
+            ..Doc::default()
+        },
+    );
+    let signed_later = sign_revision(
+        &prepared,
+        &[
+            (
+                12,
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 42 0 R /Rect [300 100 500 160] /F 4 /P 3 0 R /AP << /N 43 0 R >> >>".into(),
+            ),
+            (43, text_appearance("signed")),
+            (42, sig_dict("")),
+        ],
+        60,
+    );
+    let r = verify(&signed_later);
+    let cert = by_name(&r, "Sig1");
+    assert_eq!(
+        cert.indication,
+        Indication::TotalPassed,
+        "{:?}",
+        cert.changes
+    );
+    assert_eq!(cert.changes.level, ChangeLevel::FormFilling);
+    assert_eq!(by_name(&r, "Sig2").indication, Indication::TotalPassed);
+
+    // ... but moving or enlarging it is not signing it.
+    let moved = sign_revision(
+        &prepared,
+        &[
+            (
+                12,
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 42 0 R /Rect [0 0 595 842] /F 4 /P 3 0 R /AP << /N 43 0 R >> >>".into(),
+            ),
+            (43, text_appearance("signed")),
+            (42, sig_dict("")),
+        ],
+        60,
+    );
+    let cert = by_name(&verify(&moved), "Sig1");
+    assert_eq!(cert.indication, Indication::TotalFailed);
+}
+
+// ---- FieldMDP -----------------------------------------------------------------------------
+
+#[test]
+fn fieldmdp_locked_fields_may_not_change_unlocked_ones_may() {
+    use chop_seal::verify::{FieldMdp, FieldMdpAction};
+    let include = signed_with_text_fields(&fieldmdp_reference("Include", &["Amount"]));
+    let s = first(&include);
+    assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.problems);
+    assert_eq!(
+        s.field_mdp,
+        Some(FieldMdp {
+            action: FieldMdpAction::Include,
+            fields: vec!["Amount".into()],
+            source: "Reference".into(),
+        })
+    );
+
+    let locked = fill_text_field(&include, 13, "Amount", "999");
+    let s = first(&locked);
+    assert_eq!(s.indication, Indication::TotalFailed, "{:?}", s.changes);
+    assert_eq!(s.sub_indication, Some(SubIndication::SigConstraintsFailure));
+    assert!(!s.docmdp.changes_permitted);
+    assert!(
+        s.changes
+            .objects
+            .iter()
+            .any(|o| o.object == "13 0" && o.reason.contains("'Amount' is locked")),
+        "{:?}",
+        s.changes.objects
+    );
+    assert!(s.problems[0].contains("FieldMDP"), "{:?}", s.problems);
+    assert!(s.summary().contains("locks was changed"), "{}", s.summary());
+
+    let unlocked = fill_text_field(&include, 17, "Note", "b");
+    let s = first(&unlocked);
+    assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.problems);
+    assert_eq!(s.changes.level, ChangeLevel::FormFilling);
+
+    // Exclude: the reverse.
+    let exclude = signed_with_text_fields(&fieldmdp_reference("Exclude", &["Note"]));
+    let s = first(&fill_text_field(&exclude, 13, "Amount", "999"));
+    assert_eq!(s.indication, Indication::TotalFailed);
+    let s = first(&fill_text_field(&exclude, 17, "Note", "b"));
+    assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.problems);
+
+    // All: every field, and every later signature too (its value is a locked change;
+    // pyHanko reads /All the same way).
+    let all = signed_with_text_fields(&fieldmdp_reference("All", &[]));
+    assert_eq!(
+        first(&fill_text_field(&all, 17, "Note", "b")).indication,
+        Indication::TotalFailed
+    );
+    let r = verify(&add_signature(&all, "0 0 0 0", "", "13 0 R 17 0 R", ""));
+    assert_eq!(by_name(&r, "Sig1").indication, Indication::TotalFailed);
+    assert_eq!(by_name(&r, "Sig2").indication, Indication::TotalPassed);
+    // ... while Include [Amount] leaves room for a new signature.
+    let r = verify(&add_signature(&include, "0 0 0 0", "", "13 0 R 17 0 R", ""));
+    let s = by_name(&r, "Sig1");
+    assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.problems);
+
+    // A locked field's appearance redrawn in place, value untouched (shadow replace).
+    let redrawn = append(&include, &[(15, text_appearance("999"))], 60);
+    assert_eq!(first(&redrawn).indication, Indication::TotalFailed);
+
+    // Under P=2, with a lock on the certification signature: the same two outcomes.
+    let cert_lock = signed(with_text_fields(Doc {
+        catalog_extra: PERMS.into(),
+        sig_extra: format!(
+            "/Reference [{} {}]",
+            docmdp_entry(2),
+            fieldmdp_entry("Include", &["Amount"])
+        ),
+        ..Doc::default()
+    }));
+    let s = first(&fill_text_field(&cert_lock, 17, "Note", "b"));
+    assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.problems);
+    assert_eq!(s.changes.level, ChangeLevel::FormFilling);
+    assert_eq!(s.docmdp.permission, Some(2));
+    let s = first(&fill_text_field(&cert_lock, 13, "Amount", "999"));
+    assert_eq!(s.indication, Indication::TotalFailed);
+}
+
+#[test]
+fn fieldmdp_lock_dictionary_kid_widgets_and_locked_signature_fields() {
+    // A field with its widget in /Kids ("Pay", 19 → widget 20); the lock names the parent
+    // of a terminal field ("Pay" covers "Pay.x" too).
+    let doc = |sig_extra: String, sig_field_extra: &str| {
+        signed(Doc {
+            fields_extra: "19 0 R 12 0 R".into(),
+            annots_extra: "20 0 R 12 0 R".into(),
+            sig_extra,
+            sig_field_extra: sig_field_extra.into(),
+            objects: vec![
+                (19, "<< /FT /Tx /T (Pay) /V (5) /Kids [20 0 R] >>".into()),
+                (
+                    20,
+                    "<< /Type /Annot /Subtype /Widget /Parent 19 0 R /Rect [60 200 200 220] /F 4 /P 3 0 R /AP << /N 21 0 R >> >>".into(),
+                ),
+                (21, text_appearance("5")),
+                (
+                    12,
+                    "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /Rect [0 0 0 0] /F 132 /P 3 0 R >>".into(),
+                ),
+            ],
+            ..Doc::default()
+        })
+    };
+    let fill_pay = |base: &[u8]| {
+        append(
+            base,
+            &[
+                (19, "<< /FT /Tx /T (Pay) /V (6000) /Kids [20 0 R] >>".into()),
+                (
+                    20,
+                    "<< /Type /Annot /Subtype /Widget /Parent 19 0 R /Rect [60 200 200 220] /F 4 /P 3 0 R /AP << /N 45 0 R >> >>".into(),
+                ),
+                (45, text_appearance("6000")),
+            ],
+            60,
+        )
+    };
+    let sign_sig2 = |base: &[u8]| {
+        sign_revision(
+            base,
+            &[
+                (
+                    12,
+                    "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 42 0 R /Rect [0 0 0 0] /F 132 /P 3 0 R >>".into(),
+                ),
+                (42, sig_dict("")),
+            ],
+            60,
+        )
+    };
+
+    // No lock: filling a kid-widget field is form filling.
+    let free = doc(String::new(), "");
+    let s = first(&fill_pay(&free));
+    assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.changes);
+    assert_eq!(s.changes.level, ChangeLevel::FormFilling);
+
+    // Locked through the signature's FieldMDP transform: field and widget changes are refused.
+    let locked = doc(fieldmdp_reference("Include", &["Pay"]), "");
+    let s = first(&fill_pay(&locked));
+    assert_eq!(s.indication, Indication::TotalFailed);
+    assert!(
+        s.changes
+            .objects
+            .iter()
+            .any(|o| o.object == "20 0" && o.reason.contains("locked")),
+        "{:?}",
+        s.changes.objects
+    );
+
+    // Locked only through the field's /Lock dictionary (no FieldMDP transform signed).
+    let by_lock = doc(
+        String::new(),
+        "/Lock << /Type /SigFieldLock /Action /Include /Fields [(Pay)] >>",
+    );
+    let s = first(&by_lock);
+    assert_eq!(
+        s.field_mdp.as_ref().map(|l| l.source.as_str()),
+        Some("Lock")
+    );
+    assert_eq!(
+        first(&fill_pay(&by_lock)).indication,
+        Indication::TotalFailed
+    );
+
+    // Signing an empty signature field the lock covers is a change to a locked field
+    // (pyHanko agrees); signing one it does not cover is not.
+    let sig_locked = doc(fieldmdp_reference("Include", &["Sig2"]), "");
+    let r = verify(&sign_sig2(&sig_locked));
+    assert_eq!(by_name(&r, "Sig1").indication, Indication::TotalFailed);
+    let r = verify(&sign_sig2(&locked));
+    let s = by_name(&r, "Sig1");
+    assert_eq!(s.indication, Indication::TotalPassed, "{:?}", s.changes);
+
+    // An unreadable lock locks everything, with a warning.
+    let unreadable = doc(
+        "/Reference [<< /Type /SigRef /TransformMethod /FieldMDP /TransformParams << /Action /Some >> >>]".into(),
+        "",
+    );
+    let s = first(&unreadable);
+    assert!(
+        s.warnings.iter().any(|w| w.contains("FieldMDP")),
+        "{:?}",
+        s.warnings
+    );
+    assert_eq!(
+        first(&fill_pay(&unreadable)).indication,
+        Indication::TotalFailed
     );
 }
 

@@ -66,6 +66,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
         ..Doc::default()
     });
     let p3 = certified(3);
+    let include_amount = signed_with_text_fields(&fieldmdp_reference("Include", &["Amount"]));
     vec![
         ("hostile-signed-here.pdf", base.clone()),
         ("hostile-info-update.pdf", append(&base, &[(5, "<< /Producer (x) >>".into())], 40)),
@@ -114,6 +115,37 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
                 40,
             ),
         ),
+        // Certification attacks (issue 3 §3): a visible signature added after a certification
+        // (Sneaky Signature Attack) against the invisible one and a field the certifier
+        // placed, signed later.
+        (
+            "hostile-p2-visible-signature.pdf",
+            add_signature(&certified(2), "60 480 400 540", "", "", PERMS),
+        ),
+        (
+            "hostile-p2-invisible-signature.pdf",
+            add_signature(&certified(2), "0 0 0 0", "", "", PERMS),
+        ),
+        ("hostile-p2-prepared-field-signed.pdf", prepared_field_signed()),
+        // FieldMDP locks.
+        (
+            "hostile-fieldmdp-locked-changed.pdf",
+            fill_text_field(&include_amount, 13, "Amount", "999"),
+        ),
+        (
+            "hostile-fieldmdp-unlocked-changed.pdf",
+            fill_text_field(&include_amount, 17, "Note", "b"),
+        ),
+        (
+            "hostile-fieldmdp-all-then-signed.pdf",
+            add_signature(
+                &signed_with_text_fields(&fieldmdp_reference("All", &[])),
+                "0 0 0 0",
+                "",
+                "13 0 R 17 0 R",
+                "",
+            ),
+        ),
         (
             "hostile-sig-field-removed.pdf",
             append(
@@ -123,6 +155,36 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
     ]
+}
+
+/// A P=2 certified document with an empty visible signature field `Sig2` placed by the
+/// certifier, signed in a later revision (the workflow DocMDP P=2 exists for).
+fn prepared_field_signed() -> Vec<u8> {
+    use common::*;
+    let prepared = certified_doc(
+        2,
+        Doc {
+            fields_extra: "12 0 R".into(),
+            annots_extra: "12 0 R".into(),
+            objects: vec![(
+                12,
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /Rect [300 100 500 160] /F 4 /P 3 0 R >>".into(),
+            )],
+            ..Doc::default()
+        },
+    );
+    sign_revision(
+        &prepared,
+        &[
+            (
+                12,
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 42 0 R /Rect [300 100 500 160] /F 4 /P 3 0 R /AP << /N 43 0 R >> >>".into(),
+            ),
+            (43, text_appearance("signed")),
+            (42, sig_dict("")),
+        ],
+        60,
+    )
 }
 
 fn python() -> Option<PathBuf> {

@@ -5,6 +5,8 @@
 //! this file validates that subset itself so the test builds offline with no extra crate, and
 //! refuses any keyword it does not know, so the schema cannot silently outgrow the check.
 
+mod common;
+
 use chop_keys_dev::{DevPki, DevPkiOptions};
 use chop_seal::sign::{Sealer, SignOptions};
 use chop_seal::verify::{VerifyOptions, verify_pdf};
@@ -195,15 +197,26 @@ fn every_kind_of_report_matches_the_schema() {
             std::fs::read(format!("{CORPUS}/{name}")).unwrap(),
         ));
     }
+    // A FieldMDP lock, kept and broken.
+    let locked =
+        common::signed_with_text_fields(&common::fieldmdp_reference("Include", &["Amount"]));
+    inputs.push((
+        "fieldmdp-broken".into(),
+        common::fill_text_field(&locked, 13, "Amount", "999"),
+    ));
+    inputs.push(("fieldmdp".into(), locked));
     let mut saw_seal = false;
+    let mut saw_lock = false;
     for (name, data) in inputs {
         let report = verify_pdf(&data, &opts).unwrap();
         saw_seal |= report.signatures.iter().any(|s| s.seal.is_some());
+        saw_lock |= report.signatures.iter().any(|s| s.field_mdp.is_some());
         let value = serde_json::to_value(&report).unwrap();
         let errors = errors_of(&value);
         assert!(errors.is_empty(), "{name}: {errors:#?}");
     }
     assert!(saw_seal, "a report with a seal object was checked");
+    assert!(saw_lock, "a report with a FieldMDP lock was checked");
 }
 
 #[test]
@@ -227,6 +240,11 @@ fn the_checker_rejects_reports_that_break_the_schema() {
     let mut extra = good.clone();
     extra["document"]["surprise"] = Value::Bool(true);
     assert!(errors_of(&extra).iter().any(|e| e.contains("unexpected")));
+
+    let mut bad_lock = good.clone();
+    bad_lock["signatures"][0]["field_mdp"] =
+        serde_json::json!({"action": "Some", "fields": [], "source": "Reference"});
+    assert!(!errors_of(&bad_lock).is_empty());
 
     let mut bad_hash = good;
     bad_hash["document"]["sha256"] = Value::String("XYZ".into());

@@ -14,12 +14,13 @@
 //! | `/DSS` dictionary | anything | LTA_UPDATES |
 //! | AcroForm | `/Fields` only grows, by signature fields; `/SigFlags` | FORM_FILLING |
 //! | page | only `/Annots` changes, and only grows | level of the annotations added |
-//! | added annotation | widget of a signature field | FORM_FILLING (invisible document timestamp: LTA_UPDATES) |
+//! | added annotation | widget of a signature field | FORM_FILLING (invisible document timestamp: LTA_UPDATES); on a certified document a visible one is OTHER (Sneaky Signature Attack) |
 //! | added annotation | text markup (Text, Highlight, Underline, Squiggly, StrikeOut, Caret, Popup) | ANNOTATIONS |
 //! | added annotation | one that can cover or act on content (FreeText, Stamp, Square, Link, …) | OTHER |
 //! | added annotation | widget of a non-signature field | OTHER |
 //! | signature field | `/V` set where there was none, with its widget's `/AP` `/AS` | FORM_FILLING |
-//! | other form field | `/V` changed, with `/AP` `/AS` | FORM_FILLING |
+//! | other form field | `/V` changed, with `/AP` `/AS` (its own or its `/Kids` widgets') | FORM_FILLING |
+//! | a field the signature's FieldMDP lock covers | any change; a new one visible or with a value (invisible document timestamps excepted) | OTHER |
 //! | any other changed or added object | only if every object referring to it is itself a changed object explained above: inherits their level | ≤ theirs |
 //! | an object referred to by an object unchanged since signing | never (a signed reference now resolves to something else: hide-and-replace) | OTHER |
 //! | everything else (page content, resources, fonts, XObjects, page tree, `/OpenAction`, `/Names`, removed annotations or fields, changed appearances without a value change) | — | OTHER |
@@ -30,7 +31,21 @@ use lopdf::{Dictionary, Document, Object, ObjectId};
 
 use super::document::{self, Reach, as_dict, catalog, changed_keys, get, get_name, same};
 use super::limits::{Budget, LimitHit};
-use super::report::{ChangeLevel, ChangedObject};
+use super::report::{ChangeLevel, ChangedObject, FieldMdp};
+
+/// What the rules need to know about the signature being judged, beyond the two revisions.
+pub(crate) struct Policy<'a> {
+    /// The document carries a certification signature (DocMDP): a new *visible* signature
+    /// field is not allowed after it, whatever P says (Sneaky Signature Attack).
+    pub certified: bool,
+    /// The FieldMDP lock of the signature being judged: the fields it forbids to change.
+    pub lock: Option<&'a FieldMdp>,
+}
+
+/// Part of the reason given for a visible signature field added to a certified document.
+pub(crate) const SNEAKY_SIGNATURE: &str = "Sneaky Signature Attack";
+/// Part of the reason given for a change to a field a FieldMDP lock covers.
+pub(crate) const LOCKED_FIELD: &str = "locked by this signature's FieldMDP";
 
 /// Annotation subtypes that can draw over, replace or act on page content, which no DocMDP
 /// permission lets a later revision add (Mainka et al., "Breaking the Specification: PDF
@@ -75,6 +90,11 @@ struct Ctx<'a> {
     explained: HashMap<ObjectId, Verdict>,
     /// Fields whose `/V` changed in this diff (their widgets may change appearance).
     filled_fields: HashSet<ObjectId>,
+    policy: &'a Policy<'a>,
+    /// Fully qualified names of the form fields (and their widgets) at signing.
+    old_names: HashMap<ObjectId, String>,
+    /// The same in the later revision.
+    new_names: HashMap<ObjectId, String>,
 }
 
 fn fmt_id(id: ObjectId) -> String {
@@ -114,6 +134,27 @@ fn owning_field(doc: &Document, widget: ObjectId) -> Option<ObjectId> {
     d.get(b"Parent").ok()?.as_reference().ok()
 }
 
+/// A field can be seen on a page: its own `/Rect` (a merged widget) or one of its widgets'
+/// has a non-zero area (pyHanko's `is_field_visible`).
+fn field_visible(doc: &Document, field: &Dictionary, depth: usize) -> bool {
+    !rect_is_empty(doc, field, depth)
+        || ref_list(doc, field.get(b"Kids").ok(), depth)
+            .into_iter()
+            .filter_map(|k| dict_of(doc, k))
+            .any(|k| !rect_is_empty(doc, k, depth))
+}
+
+/// The field's `/V` is a document timestamp (ISO 32000-2 §12.8.5).
+fn value_is_timestamp(doc: &Document, field: &Dictionary, depth: usize) -> bool {
+    field
+        .get(b"V")
+        .ok()
+        .and_then(|v| as_dict(doc, v, depth))
+        .and_then(|v| get_name(doc, v, b"Type", depth))
+        == Some(b"DocTimeStamp")
+}
+
+/// An annotation's `/Rect` has no area (or is missing or malformed): it draws nothing.
 fn rect_is_empty(doc: &Document, d: &Dictionary, depth: usize) -> bool {
     let nums: Vec<f64> = match get(doc, d, b"Rect", depth) {
         Some(Object::Array(a)) => a
@@ -177,6 +218,46 @@ fn role(doc: &Document, id: ObjectId, depth: usize) -> String {
 }
 
 impl Ctx<'_> {
+    /// The name of field (or widget) `id` when this signature's FieldMDP lock covers it.
+    fn locked_name(&self, id: ObjectId) -> Option<&str> {
+        let lock = self.policy.lock?;
+        let name = self
+            .old_names
+            .get(&id)
+            .or_else(|| self.new_names.get(&id))?;
+        lock.locks(name).then_some(name.as_str())
+    }
+
+    fn locked_verdict(&self, name: &str, what: &str) -> Verdict {
+        (
+            ChangeLevel::Other,
+            format!("form field '{name}' is {LOCKED_FIELD} and {what}"),
+        )
+    }
+
+    /// The rules for a signature field added after signing (the field object `field`, and
+    /// `widget`, the annotation that shows it, which may be the same object).
+    fn added_signature_field(&self, field: ObjectId, widget_visible: bool) -> Option<Verdict> {
+        let d = self.depth;
+        let fd = dict_of(self.new, field)?;
+        let visible = widget_visible || field_visible(self.new, fd, d);
+        if self.policy.certified && visible {
+            return Some((
+                ChangeLevel::Other,
+                format!(
+                    "a visible signature field was added after a certification signature: its appearance can cover certified content ({SNEAKY_SIGNATURE})"
+                ),
+            ));
+        }
+        if let Some(name) = self.locked_name(field) {
+            let invisible_timestamp = !visible && value_is_timestamp(self.new, fd, d);
+            if (visible || fd.has(b"V")) && !invisible_timestamp {
+                return Some(self.locked_verdict(name, "was added"));
+            }
+        }
+        None
+    }
+
     fn explain(&mut self, id: ObjectId, level: ChangeLevel, reason: impl Into<String>) {
         let reason = reason.into();
         match self.explained.get(&id) {
@@ -212,6 +293,9 @@ impl Ctx<'_> {
                     ChangeLevel::Other,
                     "a widget of a non-signature form field was added".into(),
                 );
+            }
+            if let Some(v) = self.added_signature_field(field, !rect_is_empty(self.new, ad, d)) {
+                return v;
             }
             let is_ts = dict_of(self.new, field)
                 .and_then(|f| as_dict(self.new, f.get(b"V").ok()?, d))
@@ -324,6 +408,12 @@ impl Ctx<'_> {
         let mut worst = (ChangeLevel::LtaUpdates, "field list unchanged".to_string());
         for f in new.iter().filter(|f| !old.contains(f)) {
             let v = if field_type(self.new, *f, d).as_deref() == Some(b"Sig") {
+                if let Some(v) = self.added_signature_field(*f, false) {
+                    if v.0 >= worst.0 {
+                        worst = v;
+                    }
+                    continue;
+                }
                 let ann = dict_of(self.new, *f);
                 let is_ts = ann
                     .and_then(|fd| as_dict(self.new, fd.get(b"V").ok()?, d))
@@ -443,10 +533,15 @@ impl Ctx<'_> {
         };
         let keys = changed_keys(od, nd);
         let is_sig = field_type(self.new, id, d).as_deref() == Some(b"Sig");
-        let v_changed = keys.iter().any(|k| k == b"V");
-        if v_changed {
-            self.filled_fields.insert(id);
-        }
+        // A widget in its field's /Kids (no /T of its own) redraws when the field's value
+        // changed.
+        let parent_filled = !nd.has(b"T")
+            && nd
+                .get(b"Parent")
+                .ok()
+                .and_then(|p| p.as_reference().ok())
+                .is_some_and(|p| self.filled_fields.contains(&p));
+        let v_changed = keys.iter().any(|k| k == b"V") || parent_filled;
         let mut worst = (ChangeLevel::LtaUpdates, "field updated".to_string());
         for k in &keys {
             let v = match k.as_slice() {
@@ -481,6 +576,18 @@ impl Ctx<'_> {
                 worst = v;
             }
         }
+        if !keys.is_empty()
+            && let Some(name) = self.locked_name(id)
+        {
+            // Only an invisible document timestamp may go into a locked signature field.
+            let timestamp_only = is_sig
+                && !od.has(b"V")
+                && value_is_timestamp(self.new, nd, d)
+                && !field_visible(self.new, nd, d);
+            if !timestamp_only {
+                worst = self.locked_verdict(name, "was changed");
+            }
+        }
         self.explain(id, worst.0, worst.1);
     }
 
@@ -490,6 +597,11 @@ impl Ctx<'_> {
             return;
         };
         let parent = nd.get(b"Parent").ok().and_then(|p| p.as_reference().ok());
+        if let Some(name) = parent.and_then(|p| self.locked_name(p)) {
+            let v = self.locked_verdict(name, "its widget was changed");
+            self.explain(id, v.0, v.1);
+            return;
+        }
         let filled = parent.is_some_and(|p| self.filled_fields.contains(&p));
         let keys = changed_keys(od, nd);
         let bad: Vec<String> = keys
@@ -553,26 +665,35 @@ fn pages(doc: &Document, budget: &Budget) -> Result<(Vec<ObjectId>, Vec<ObjectId
     Ok((nodes, leaves))
 }
 
-/// Every form field object of the AcroForm tree.
-fn form_fields(doc: &Document, budget: &Budget) -> HashSet<ObjectId> {
+/// Every object of the AcroForm tree (fields and their widgets) with its fully qualified
+/// field name (a widget without `/T` carries its field's name).
+fn field_names(doc: &Document, budget: &Budget) -> HashMap<ObjectId, String> {
     let d = budget.limits.max_depth;
-    let mut out = HashSet::new();
+    let mut out = HashMap::new();
     let Some(af) = document::acroform(doc, d) else {
         return out;
     };
-    let mut stack: Vec<(ObjectId, usize)> = ref_list(doc, af.get(b"Fields").ok(), d)
+    let mut stack: Vec<(ObjectId, String, usize)> = ref_list(doc, af.get(b"Fields").ok(), d)
         .into_iter()
-        .map(|f| (f, 0))
+        .map(|f| (f, String::new(), 0))
         .collect();
-    while let Some((id, depth)) = stack.pop() {
-        if depth > d || !out.insert(id) {
+    while let Some((id, prefix, depth)) = stack.pop() {
+        if depth > d || out.contains_key(&id) {
             continue;
         }
-        if let Some(fd) = dict_of(doc, id) {
-            for k in ref_list(doc, fd.get(b"Kids").ok(), d) {
-                stack.push((k, depth + 1));
-            }
+        let Some(fd) = dict_of(doc, id) else {
+            out.insert(id, prefix);
+            continue;
+        };
+        let name = match get(doc, fd, b"T", d) {
+            Some(Object::String(t, _)) if prefix.is_empty() => document::text_string(t),
+            Some(Object::String(t, _)) => format!("{prefix}.{}", document::text_string(t)),
+            _ => prefix,
+        };
+        for k in ref_list(doc, fd.get(b"Kids").ok(), d) {
+            stack.push((k, name.clone(), depth + 1));
         }
+        out.insert(id, name);
     }
     out
 }
@@ -585,6 +706,7 @@ pub(crate) fn diff(
     new: &Document,
     new_reach: &Reach,
     new_number: usize,
+    policy: &Policy<'_>,
     budget: &Budget,
 ) -> Result<Vec<ChangedObject>, LimitHit> {
     let depth = budget.limits.max_depth;
@@ -648,6 +770,7 @@ pub(crate) fn diff(
         return Ok(out);
     }
 
+    let old_names = field_names(old, budget);
     let mut ctx = Ctx {
         old,
         new,
@@ -655,11 +778,14 @@ pub(crate) fn diff(
         status,
         explained: HashMap::new(),
         filled_fields: HashSet::new(),
+        policy,
+        new_names: field_names(new, budget),
+        old_names,
     };
 
     // Direct rules.
     let (page_nodes, page_leaves) = pages(new, budget)?;
-    let old_fields = form_fields(old, budget);
+    let old_fields: HashSet<ObjectId> = ctx.old_names.keys().copied().collect();
     let info = new
         .trailer
         .get(b"Info")
@@ -685,6 +811,20 @@ pub(crate) fn diff(
         .filter_map(|id| ctx.status.get(id).map(|s| (*id, *s)))
         .collect();
     // Fields first, so widget rules know which fields were filled.
+    for (id, st) in &changed {
+        if *st == Status::Modified
+            && old_fields.contains(id)
+            && let (Some(od), Some(nd)) = (dict_of(old, *id), dict_of(new, *id))
+            && !od
+                .get(b"V")
+                .ok()
+                .zip(nd.get(b"V").ok())
+                .is_some_and(|(a, b)| same(a, b))
+            && (od.has(b"V") || nd.has(b"V"))
+        {
+            ctx.filled_fields.insert(*id);
+        }
+    }
     for (id, st) in &changed {
         if *st == Status::Modified && old_fields.contains(id) {
             ctx.field_rule(*id);
@@ -872,7 +1012,11 @@ mod tests {
         let budget = Budget::new(&Limits::default());
         let ro = document::reachable(old, &budget).unwrap();
         let rn = document::reachable(new, &budget).unwrap();
-        diff(old, &ro, new, &rn, 2, &budget).unwrap()
+        let policy = Policy {
+            certified: false,
+            lock: None,
+        };
+        diff(old, &ro, new, &rn, 2, &policy, &budget).unwrap()
     }
 
     fn worst(ch: &[ChangedObject]) -> ChangeLevel {

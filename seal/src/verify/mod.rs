@@ -30,8 +30,9 @@ use time::OffsetDateTime;
 
 pub use limits::{LimitHit, Limits};
 pub use report::{
-    ChainReport, ChangeLevel, ChangedObject, Changes, Coverage, DocMdp, DocumentInfo, Indication,
-    Integrity, Report, RevisionInfo, SealReport, SignatureReport, SigningTime, SubIndication,
+    ChainReport, ChangeLevel, ChangedObject, Changes, Coverage, DocMdp, DocumentInfo, FieldMdp,
+    FieldMdpAction, Indication, Integrity, Report, RevisionInfo, SealReport, SignatureReport,
+    SigningTime, SubIndication,
 };
 
 use document::{Reach, Revision};
@@ -190,6 +191,87 @@ fn docmdp_permission(doc: &lopdf::Document, sig: &Dictionary, depth: usize) -> O
     None
 }
 
+/// Read a FieldMDP `/Action` + `/Fields` dictionary (a transform's `/TransformParams` or a
+/// field's `/Lock`). An unknown or missing `/Action` locks every field (the strict reading);
+/// the second value says so.
+fn read_field_lock(
+    doc: &lopdf::Document,
+    d: &Dictionary,
+    source: &str,
+    depth: usize,
+) -> (FieldMdp, bool) {
+    let action = match document::get_name(doc, d, b"Action", depth) {
+        Some(b"All") => Some(FieldMdpAction::All),
+        Some(b"Include") => Some(FieldMdpAction::Include),
+        Some(b"Exclude") => Some(FieldMdpAction::Exclude),
+        _ => None,
+    };
+    let fields = match document::get(doc, d, b"Fields", depth) {
+        Some(Object::Array(a)) => a
+            .iter()
+            .filter_map(|f| match document::resolve(doc, f, depth) {
+                Some(Object::String(s, _)) => Some(document::text_string(s)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let lock = FieldMdp {
+        action: action.unwrap_or(FieldMdpAction::All),
+        fields: if action.is_some_and(|a| a != FieldMdpAction::All) {
+            fields
+        } else {
+            Vec::new()
+        },
+        source: source.to_string(),
+    };
+    (lock, action.is_none())
+}
+
+/// The FieldMDP lock of a signature (ISO 32000-2 §12.8.2.4): the FieldMDP transform in its
+/// `/Reference`, else its field's `/Lock` dictionary (§12.7.5.5, Table 236). The second value
+/// is a warning when the lock could not be read and is taken to lock every field.
+fn field_mdp(
+    doc: &lopdf::Document,
+    sig: &Dictionary,
+    field: Option<&Dictionary>,
+    depth: usize,
+) -> Option<(FieldMdp, Option<String>)> {
+    let unreadable = |lock: FieldMdp, bad: bool| {
+        let warning = bad.then(|| {
+            format!(
+                "the signature's FieldMDP {} has no readable /Action: every field is taken as locked",
+                lock.source
+            )
+        });
+        (lock, warning)
+    };
+    if let Some(Object::Array(refs)) = document::get(doc, sig, b"Reference", depth) {
+        for r in refs {
+            let Some(rd) = document::as_dict(doc, r, depth) else {
+                continue;
+            };
+            if document::get_name(doc, rd, b"TransformMethod", depth) != Some(b"FieldMDP") {
+                continue;
+            }
+            let empty = Dictionary::new();
+            let params = rd
+                .get(b"TransformParams")
+                .ok()
+                .and_then(|tp| document::as_dict(doc, tp, depth))
+                .unwrap_or(&empty);
+            let (lock, bad) = read_field_lock(doc, params, "Reference", depth);
+            return Some(unreadable(lock, bad));
+        }
+    }
+    let lock = field?
+        .get(b"Lock")
+        .ok()
+        .and_then(|l| document::as_dict(doc, l, depth))?;
+    let (lock, bad) = read_field_lock(doc, lock, "Lock", depth);
+    Some(unreadable(lock, bad))
+}
+
 fn permitted_level(p: Option<u8>) -> ChangeLevel {
     match p {
         Some(1) => ChangeLevel::LtaUpdates,
@@ -336,6 +418,11 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
             p.report.docmdp.permission = doc_permission;
             continue;
         };
+        let lock = p.report.field_mdp.clone();
+        let policy = diff::Policy {
+            certified: doc_permission.is_some(),
+            lock: lock.as_ref(),
+        };
         let mut objects: Vec<ChangedObject> = Vec::new();
         for later in signed + 1..revisions.len() {
             budget.tick()?;
@@ -353,6 +440,7 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
                 &revisions[later].doc,
                 new_reach,
                 later + 1,
+                &policy,
                 &budget,
             )? {
                 if !objects
@@ -378,10 +466,13 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
                 .map(|o| format!("{} {} ({})", o.role, o.object, o.reason))
                 .collect::<Vec<_>>()
                 .join("; ");
-            let policy = match doc_permission {
+            let mut policy = match doc_permission {
                 Some(n) => format!("DocMDP P={n}"),
                 None => "an approval signature (form filling and signing allowed)".to_string(),
             };
+            if lock.is_some() {
+                policy.push_str(" and this signature's FieldMDP lock");
+            }
             p.failures.push(total(
                 SubIndication::SigConstraintsFailure,
                 format!("changes after signing go beyond what {policy} allows: {what}"),
@@ -491,6 +582,7 @@ fn check_signature(
             permission: None,
             changes_permitted: true,
         },
+        field_mdp: None,
         indication: Indication::TotalPassed,
         sub_indication: None,
         problems: Vec::new(),
@@ -673,6 +765,16 @@ fn check_signature(
         )?;
         report.seal = seal_report;
         failures.extend(seal_failures);
+    }
+
+    if let Some((lock, warning)) = field_mdp(
+        sig_doc,
+        sig_dict,
+        document::dict_by_id(sig_doc, f.field_id),
+        depth,
+    ) {
+        report.field_mdp = Some(lock);
+        warnings.extend(warning);
     }
 
     let certification = docmdp_permission(sig_doc, sig_dict, depth);

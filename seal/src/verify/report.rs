@@ -261,8 +261,52 @@ pub struct DocMdp {
     /// document's certification signature; `None` when the document is not certified
     /// (Chop then allows what P=2 allows).
     pub permission: Option<u8>,
-    /// The changes after this signature are within what the permission allows.
+    /// The changes after this signature are within what the permission allows, and touch no
+    /// form field this signature's FieldMDP lock covers.
     pub changes_permitted: bool,
+}
+
+/// The scope of a FieldMDP lock (ISO 32000-2 §12.8.2.4, Table 257 `/Action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FieldMdpAction {
+    /// Every form field is locked.
+    All,
+    /// Only the fields named in `fields` (and their descendants) are locked.
+    Include,
+    /// Every field except those named in `fields` (and their descendants) is locked.
+    Exclude,
+}
+
+/// A FieldMDP lock: the form fields a signature forbids later revisions to change
+/// (ISO 32000-2 §12.8.2.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldMdp {
+    /// Which fields the lock applies to.
+    pub action: FieldMdpAction,
+    /// The fully qualified field names of `/Fields` (empty with `All`).
+    pub fields: Vec<String>,
+    /// Where the lock was read: `Reference` (a FieldMDP transform in the signature
+    /// dictionary's `/Reference`, what the signature itself carries) or `Lock` (the signature
+    /// field's `/Lock` dictionary, when the signature carries no FieldMDP transform).
+    pub source: String,
+}
+
+impl FieldMdp {
+    /// Whether the field with fully qualified name `name` is locked. Naming a non-terminal
+    /// field names every field below it (`A` covers `A.b`), as pyHanko reads it.
+    pub fn locks(&self, name: &str) -> bool {
+        let named = self.fields.iter().any(|f| {
+            name == f
+                || name
+                    .strip_prefix(f.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        });
+        match self.action {
+            FieldMdpAction::All => true,
+            FieldMdpAction::Include => named,
+            FieldMdpAction::Exclude => !named,
+        }
+    }
 }
 
 /// The claimed signing time.
@@ -301,6 +345,9 @@ pub struct SignatureReport {
     pub changes: Changes,
     /// DocMDP permission and compliance.
     pub docmdp: DocMdp,
+    /// The FieldMDP lock this signature sets, if any; changes to locked fields after it make
+    /// `docmdp.changes_permitted` false.
+    pub field_mdp: Option<FieldMdp>,
     /// ETSI EN 319 102-1 main indication.
     pub indication: Indication,
     /// ETSI EN 319 102-1 sub-indication (`None` with TOTAL-PASSED).
@@ -379,10 +426,22 @@ impl SignatureReport {
                 format!("{who}{when}; {tail}")
             }
             (_, Some(SubIndication::SigConstraintsFailure)) if !self.docmdp.changes_permitted => {
-                let what = match self.changes.level {
-                    ChangeLevel::Annotations => "annotations were added",
-                    ChangeLevel::FormFilling => "form fields were changed",
-                    _ => "the page content or structure was changed",
+                let because = |mark: &str| {
+                    self.changes
+                        .objects
+                        .iter()
+                        .any(|o| o.level == ChangeLevel::Other && o.reason.contains(mark))
+                };
+                let what = if because(super::diff::LOCKED_FIELD) {
+                    "a form field this signature locks was changed"
+                } else if because(super::diff::SNEAKY_SIGNATURE) {
+                    "a visible signature was added to the certified document"
+                } else {
+                    match self.changes.level {
+                        ChangeLevel::Annotations => "annotations were added",
+                        ChangeLevel::FormFilling => "form fields were changed",
+                        _ => "the page content or structure was changed",
+                    }
                 };
                 format!("{who}{when}, but {what} after sealing: do not rely on this document.")
             }

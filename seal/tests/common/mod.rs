@@ -194,6 +194,8 @@ pub struct Doc {
     pub annots_extra: String,
     pub objects: Vec<(u32, String)>,
     pub sig_extra: String,
+    /// Extra entries of the signature field `Sig1` (object 10), e.g. a `/Lock` dictionary.
+    pub sig_field_extra: String,
 }
 
 /// plain-1page.pdf (catalog 4, page 3, pages 6, content 7, font 2, Info 5) plus one signed
@@ -217,7 +219,10 @@ pub fn signed(doc: Doc) -> Vec<u8> {
         ),
         (
             10,
-            "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig1) /V 11 0 R /Rect [0 0 0 0] /F 132 /P 3 0 R >>".into(),
+            format!(
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig1) /V 11 0 R /Rect [0 0 0 0] /F 132 /P 3 0 R {} >>",
+                doc.sig_field_extra
+            ),
         ),
         (11, sig_dict(&doc.sig_extra)),
     ];
@@ -227,11 +232,146 @@ pub fn signed(doc: Doc) -> Vec<u8> {
 
 /// [`signed`] as a certification signature with DocMDP permission `p`.
 pub fn certified(p: u8) -> Vec<u8> {
+    certified_doc(p, Doc::default())
+}
+
+/// [`signed`] `doc` as a certification signature with DocMDP permission `p` (its
+/// `catalog_extra` and `sig_extra` are replaced).
+pub fn certified_doc(p: u8, doc: Doc) -> Vec<u8> {
     signed(Doc {
-        catalog_extra: "/Perms << /DocMDP 11 0 R >>".into(),
-        sig_extra: format!(
-            "/Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /Type /TransformParams /V /1.2 /P {p} >> >>]"
-        ),
-        ..Doc::default()
+        catalog_extra: PERMS.into(),
+        sig_extra: format!("/Reference [{}]", docmdp_entry(p)),
+        ..doc
     })
 }
+
+/// A DocMDP signature reference dictionary (ISO 32000-2 §12.8.2.2) with permission `p`.
+pub fn docmdp_entry(p: u8) -> String {
+    format!(
+        "<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /Type /TransformParams /V /1.2 /P {p} >> >>"
+    )
+}
+
+/// A FieldMDP signature reference dictionary (ISO 32000-2 §12.8.2.4): `action` is `All`,
+/// `Include` or `Exclude`.
+pub fn fieldmdp_entry(action: &str, fields: &[&str]) -> String {
+    let names: Vec<String> = fields.iter().map(|f| format!("({f})")).collect();
+    let fields = if fields.is_empty() {
+        String::new()
+    } else {
+        format!("/Fields [{}]", names.join(" "))
+    };
+    format!(
+        "<< /Type /SigRef /TransformMethod /FieldMDP /TransformParams << /Type /TransformParams /Action /{action} {fields} /V /1.2 >> >>"
+    )
+}
+
+/// `/Reference` holding one [`fieldmdp_entry`], for a signature dictionary.
+pub fn fieldmdp_reference(action: &str, fields: &[&str]) -> String {
+    format!("/Reference [{}]", fieldmdp_entry(action, fields))
+}
+
+/// A form XObject drawing `text`, as an appearance stream.
+pub fn text_appearance(text: &str) -> String {
+    let content = format!("BT /F1 12 Tf 2 5 Td ({text}) Tj ET");
+    format!(
+        "<< /Type /XObject /Subtype /Form /BBox [0 0 140 20] /Length {} >>\nstream\n{content}\nendstream",
+        content.len()
+    )
+}
+
+/// `doc` plus two filled text fields on the page, both merged field/widgets: `Amount` (13,
+/// appearance 15) and `Note` (17, appearance 18).
+pub fn with_text_fields(doc: Doc) -> Doc {
+    let mut objects: Vec<(u32, String)> = vec![
+            (
+                13,
+                "<< /Type /Annot /Subtype /Widget /FT /Tx /T (Amount) /V (100) /Rect [60 400 200 420] /F 4 /P 3 0 R /AP << /N 15 0 R >> >>".into(),
+            ),
+            (15, text_appearance("100")),
+            (
+                17,
+                "<< /Type /Annot /Subtype /Widget /FT /Tx /T (Note) /V (a) /Rect [60 300 200 320] /F 4 /P 3 0 R /AP << /N 18 0 R >> >>".into(),
+            ),
+            (18, text_appearance("a")),
+    ];
+    objects.extend(doc.objects);
+    Doc {
+        fields_extra: format!("13 0 R 17 0 R {}", doc.fields_extra),
+        annots_extra: format!("13 0 R 17 0 R {}", doc.annots_extra),
+        objects,
+        ..doc
+    }
+}
+
+/// [`signed`] with [`with_text_fields`]; the signature dictionary carries `sig_extra` (e.g. a
+/// [`fieldmdp_reference`]).
+pub fn signed_with_text_fields(sig_extra: &str) -> Vec<u8> {
+    signed(with_text_fields(Doc {
+        sig_extra: sig_extra.into(),
+        ..Doc::default()
+    }))
+}
+
+/// A later revision of a [`with_text_fields`] document filling text field `name` (object `id`)
+/// with `value` and a new appearance (object 45). New objects are numbered from the signed
+/// revision's `/Size` on, as pyHanko requires of honest updates.
+pub fn fill_text_field(base: &[u8], id: u32, name: &str, value: &str) -> Vec<u8> {
+    let rect = if name == "Amount" {
+        "60 400 200 420"
+    } else {
+        "60 300 200 320"
+    };
+    append(
+        base,
+        &[
+            (
+                id,
+                format!(
+                    "<< /Type /Annot /Subtype /Widget /FT /Tx /T ({name}) /V ({value}) /Rect [{rect}] /F 4 /P 3 0 R /AP << /N 45 0 R >> >>"
+                ),
+            ),
+            (45, text_appearance(value)),
+        ],
+        60,
+    )
+}
+
+/// A later revision adding a second signature field `Sig2` (41, signature dictionary 42 with
+/// `sig_extra`) whose widget has `/Rect [rect]`, and signing it. `fields` and `annots` are the
+/// other references the AcroForm and the page keep (besides the first signature, 10 0 R).
+pub fn add_signature(
+    base: &[u8],
+    rect: &str,
+    sig_extra: &str,
+    fields_and_annots: &str,
+    catalog_extra: &str,
+) -> Vec<u8> {
+    sign_revision(
+        base,
+        &[
+            (
+                4,
+                format!(
+                    "<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R {fields_and_annots} 41 0 R] /SigFlags 3 >> {catalog_extra} >>"
+                ),
+            ),
+            (
+                3,
+                format!("<< {PAGE} /Contents 7 0 R /Annots [10 0 R {fields_and_annots} 41 0 R] >>"),
+            ),
+            (
+                41,
+                format!(
+                    "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 42 0 R /Rect [{rect}] /F 132 /P 3 0 R >>"
+                ),
+            ),
+            (42, sig_dict(sig_extra)),
+        ],
+        60,
+    )
+}
+
+/// The catalog entry a certified document keeps: `/Perms` pointing at its certification
+/// signature (11 0 R in [`certified`]).
+pub const PERMS: &str = "/Perms << /DocMDP 11 0 R >>";
