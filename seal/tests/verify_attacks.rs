@@ -977,77 +977,194 @@ fn fieldmdp_lock_dictionary_kid_widgets_and_locked_signature_fields() {
 
 // ---- Hostile files ------------------------------------------------------------------------
 
-fn small_limits() -> Limits {
-    Limits {
-        max_decompressed_bytes: 1 << 20,
-        ..Limits::default()
+/// A zlib stream that inflates to `mib` MiB of spaces, built without compressing them all:
+/// after a sync flush the deflater's state repeats, so one flushed 1 MiB block is repeated.
+/// (Its Adler-32 is wrong; nothing reads that far.)
+fn zlib_bomb(mib: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let chunk = vec![b' '; 1 << 20];
+    let mut z = Compress::new(Compression::best(), true);
+    let mut out = Vec::with_capacity(1 << 16);
+    let block = |z: &mut Compress, flush: FlushCompress| {
+        let mut buf = vec![0u8; 1 << 16];
+        let before = z.total_out();
+        z.compress(&chunk, &mut buf, flush).unwrap();
+        let n = usize::try_from(z.total_out() - before).unwrap();
+        buf.truncate(n);
+        buf
+    };
+    // The first block fills the window; from the second on, every block is the same.
+    out.extend(block(&mut z, FlushCompress::Sync));
+    let repeated = block(&mut z, FlushCompress::Sync);
+    assert_eq!(
+        repeated,
+        block(&mut z, FlushCompress::Sync),
+        "sync-flushed blocks repeat"
+    );
+    for _ in 1..mib {
+        out.extend_from_slice(&repeated);
     }
+    // A final empty stored block ends the deflate stream.
+    out.extend_from_slice(&[0x01, 0x00, 0x00, 0xff, 0xff, 0, 0, 0, 0]);
+    out
 }
 
-#[test]
-fn deflate_bomb_in_an_object_stream_hits_a_limit() {
-    use flate2::Compression;
-    use flate2::write::ZlibEncoder;
-    let base = signed(Doc::default());
-    // An object stream that inflates to 64 MiB of spaces after a valid header.
-    let mut enc = ZlibEncoder::new(Vec::new(), Compression::best());
-    enc.write_all(b"24 0 ").unwrap();
-    let chunk = vec![b' '; 1 << 20];
-    for _ in 0..64 {
-        enc.write_all(&chunk).unwrap();
-    }
-    enc.write_all(b"<< /Bomb true >>").unwrap();
-    let bomb = enc.finish().unwrap();
-    assert!(bomb.len() < 200_000);
-
-    let mut out = base.clone();
+/// Append a revision holding object stream 25 (`dict` + `/Length length`, content `body`)
+/// and object 27 (`extra`, e.g. a stream naming it), with an xref stream 26 in which object
+/// 24 is compressed in `container` (index 0).
+fn objstm_revision(
+    base: &[u8],
+    dict: &str,
+    length: &str,
+    body: &[u8],
+    container: u8,
+    extra: &str,
+) -> Vec<u8> {
+    let mut out = base.to_vec();
     let objstm_off = out.len();
-    write!(
-        out,
-        "25 0 obj\n<< /Type /ObjStm /N 1 /First 5 /Filter /FlateDecode /Length {} >>\nstream\n",
-        bomb.len()
-    )
-    .unwrap();
-    out.extend_from_slice(&bomb);
+    write!(out, "25 0 obj\n<< {dict} /Length {length} >>\nstream\n").unwrap();
+    out.extend_from_slice(body);
     out.extend_from_slice(b"\nendstream\nendobj\n");
+    let extra_off = out.len();
+    write!(out, "27 0 obj\n{extra}\nendobj\n").unwrap();
     let xref_off = out.len();
-    // xref stream: entries for 24 (in 25, index 0), 25, 26; W [1 4 2]
-    let mut rows = Vec::new();
-    rows.extend_from_slice(&[2, 0, 0, 0, 25, 0, 0]);
-    rows.push(1);
-    rows.extend_from_slice(&(objstm_off as u32).to_be_bytes());
-    rows.extend_from_slice(&[0, 0]);
-    rows.push(1);
-    rows.extend_from_slice(&(xref_off as u32).to_be_bytes());
-    rows.extend_from_slice(&[0, 0]);
+    // xref stream rows for 24 (in `container`), 25, 26, 27; W [1 4 2]
+    let mut rows = vec![2, 0, 0, 0, container, 0, 0];
+    for off in [objstm_off, xref_off, extra_off] {
+        rows.push(1);
+        rows.extend_from_slice(&u32::try_from(off).unwrap().to_be_bytes());
+        rows.extend_from_slice(&[0, 0]);
+    }
     write!(
         out,
-        "26 0 obj\n<< /Type /XRef /Size 41 /Index [24 3] /W [1 4 2] /Root 4 0 R /Info 5 0 R /Prev {} /Length {} >>\nstream\n",
-        last_startxref(&base),
+        "26 0 obj\n<< /Type /XRef /Size 41 /Index [24 4] /W [1 4 2] /Root 4 0 R /Info 5 0 R /Prev {} /Length {} >>\nstream\n",
+        last_startxref(base),
         rows.len()
     )
     .unwrap();
     out.extend_from_slice(&rows);
     write!(out, "\nendstream\nendobj\nstartxref\n{xref_off}\n%%EOF\n").unwrap();
+    out
+}
 
-    let opts = VerifyOptions {
-        limits: small_limits(),
-        ..trusted()
-    };
-    match verify_pdf(&out, &opts) {
+fn limit_hit(data: &[u8], limits: Limits) -> &'static str {
+    match verify_pdf(
+        data,
+        &VerifyOptions {
+            limits,
+            ..trusted()
+        },
+    ) {
         Err(VerifyError::LimitExceeded(l)) => {
-            eprintln!("bomb refused: {l:?}");
-            assert_eq!(l.limit, "max_decompressed_bytes")
+            assert!(
+                VerifyError::LimitExceeded(l.clone())
+                    .to_string()
+                    .contains(l.limit),
+                "the error names the limit"
+            );
+            l.limit
         }
-        Ok(r) => {
-            // lopdf may decline the object stream: then the bomb is never inflated, and the
-            // unreadable revision makes every signature fail.
-            for s in &r.signatures {
-                assert_ne!(s.indication, Indication::TotalPassed, "{}", s.summary());
-            }
-        }
-        Err(e) => panic!("unexpected error {e}"),
+        other => panic!("expected a limit, got {other:?}"),
     }
+}
+
+const OBJSTM: &str = "/Type /ObjStm /N 1 /First 5 /Filter /FlateDecode";
+
+#[test]
+fn object_stream_bombs_are_refused_before_the_parser_inflates_them() {
+    let base = signed(Doc::default());
+    // 32 MiB from ~32 KB: under the 64 MiB size limit lopdf enforces by itself, but a ratio
+    // over 1,000. Before the pre-scan the parser inflated it unchecked (once per revision).
+    let bomb = zlib_bomb(32);
+    assert!(bomb.len() < 40_000, "{}", bomb.len());
+    let direct = objstm_revision(&base, OBJSTM, &bomb.len().to_string(), &bomb, 25, "null");
+    assert_eq!(limit_hit(&direct, Limits::default()), "max_ratio");
+
+    // The same with an indirect /Length (object 27): every prefix is held to the ratio.
+    let indirect = objstm_revision(&base, OBJSTM, "27 0 R", &bomb, 25, &bomb.len().to_string());
+    assert_eq!(limit_hit(&indirect, Limits::default()), "max_ratio");
+
+    // Disguised: no /Type /ObjStm, but the xref stream names it as a container.
+    let disguised = objstm_revision(
+        &base,
+        "/Type /XObject /Subtype /Form /N 1 /First 5 /Filter /FlateDecode",
+        &bomb.len().to_string(),
+        &bomb,
+        25,
+        "null",
+    );
+    assert_eq!(limit_hit(&disguised, Limits::default()), "max_ratio");
+
+    // The limit is configurable: with room for the ratio, the size limit still holds.
+    let generous = Limits {
+        max_ratio: 1_000_000,
+        max_decompressed_bytes: 16 << 20,
+        ..Limits::default()
+    };
+    assert_eq!(limit_hit(&direct, generous), "max_decompressed_bytes");
+    // ... and a stream within both limits is parsed as usual.
+    let roomy = Limits {
+        max_ratio: 1_000_000,
+        ..Limits::default()
+    };
+    let r = verify_pdf(
+        &direct,
+        &VerifyOptions {
+            limits: roomy,
+            ..trusted()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.document.revision_count, 3);
+}
+
+#[test]
+fn a_huge_object_stream_bomb_is_refused_in_bounded_memory() {
+    // 16 GiB of output from ~16 MB: inflating it all, or holding it, would take minutes and
+    // more memory than the machine has; refusing it must take neither (the output is counted
+    // as it comes, never kept).
+    let base = signed(Doc::default());
+    let bomb = zlib_bomb(16 * 1024);
+    let data = objstm_revision(&base, OBJSTM, &bomb.len().to_string(), &bomb, 25, "null");
+    assert_eq!(limit_hit(&data, Limits::default()), "max_ratio");
+    // Without a ratio limit, the size limit stops it after 64 MiB of output.
+    let no_ratio = Limits {
+        max_ratio: usize::MAX / 2,
+        ..Limits::default()
+    };
+    assert_eq!(limit_hit(&data, no_ratio), "max_decompressed_bytes");
+}
+
+#[test]
+fn object_stream_counts_and_filter_chains_are_bounded() {
+    let base = signed(Doc::default());
+    let small = {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(b"24 0 << /A 1 >>").unwrap();
+        e.finish().unwrap()
+    };
+    let many = objstm_revision(
+        &base,
+        "/Type /ObjStm /N 50000000 /First 5 /Filter /FlateDecode",
+        &small.len().to_string(),
+        &small,
+        25,
+        "null",
+    );
+    assert_eq!(limit_hit(&many, Limits::default()), "max_objects");
+
+    // Two FlateDecode layers: a bomb of bombs, capped layer by layer.
+    let twice = {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(&zlib_bomb(64)).unwrap();
+        e.finish().unwrap()
+    };
+    let chain = "/Type /ObjStm /N 1 /First 5 /Filter [/FlateDecode /FlateDecode]";
+    let chained = objstm_revision(&base, chain, &twice.len().to_string(), &twice, 25, "null");
+    assert_eq!(limit_hit(&chained, Limits::default()), "max_ratio");
+    // A chain whose /Length the parser resolves elsewhere cannot be bounded first: refused.
+    let unbounded = objstm_revision(&base, chain, "27 0 R", &twice, 25, &twice.len().to_string());
+    assert_eq!(limit_hit(&unbounded, Limits::default()), "max_ratio");
 }
 
 #[test]

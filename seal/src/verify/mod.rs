@@ -3,8 +3,9 @@
 //!
 //! The pipeline, one module per stage (pyHanko's mental model, rustls's "protocol as types"):
 //!
-//! 1. [`document`]: split the file into revisions and parse each with `lopdf`, under [`Limits`];
-//!    find every signature field in every revision.
+//! 1. [`document`]: split the file into revisions and parse each with `lopdf`, under [`Limits`]
+//!    (after [`prescan`] has bounded the streams `lopdf` inflates by itself); find every
+//!    signature field in every revision.
 //! 2. [`byterange`]: the ByteRange / `/Contents` structure (Universal Signature Forgery,
 //!    Signature Wrapping).
 //! 3. [`integrity`]: the CMS SignedData, its signed attributes and signature value.
@@ -22,6 +23,7 @@ mod diff;
 mod document;
 mod integrity;
 mod limits;
+mod prescan;
 pub mod report;
 mod seal;
 
@@ -340,9 +342,7 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
         ));
     }
     if last.doc.trailer.has(b"Encrypt") {
-        return Err(VerifyError::NotPdf(
-            "the PDF is encrypted; Chop does not verify encrypted documents".into(),
-        ));
+        return Err(VerifyError::NotPdf(document::ENCRYPTED.into()));
     }
 
     // Signatures in every revision, newest revision first (so names come from the newest).
