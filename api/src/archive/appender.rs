@@ -1,13 +1,26 @@
 //! Group commit for the archive log (issue 4 §4): concurrent appenders enqueue their entries
-//! into a channel; one writer task takes everything queued, appends it as ONE
-//! [`Log::append`] batch — one transaction, one fsync — and answers every waiter only after
-//! the commit returned. A job is the unit of atomicity (its entries commit together), and an
-//! entry whose idempotency key is already in the log gets the first append's receipt.
+//! into a channel; one writer task takes everything queued, appends it as ONE batch — one
+//! transaction, one fsync — and answers every waiter only after the commit returned. A job is
+//! the unit of atomicity (its entries commit together), and an entry whose idempotency key is
+//! already in the log gets the first append's receipt.
+//!
+//! The writer remembers the head and the right edge of the tree it wrote last ([`Tail`]), so a
+//! batch is normally one storage round trip — the transaction — instead of [`Log::append`]'s
+//! four (idempotency keys, head, edge hashes, transaction). Storage's compare-and-swap on the
+//! head and the unique index on idempotency keys decide whether the shortcut was right; when
+//! they refuse the batch nothing was written and it goes through [`Log::append`].
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chop_archive::log::{AppendReceipt, Log, LogError, MAX_IDEMPOTENCY_KEY_BYTES, NewEntry};
+use chop_archive::Hash;
+use chop_archive::log::{
+    AppendBatch, AppendOutcome, AppendReceipt, BatchRecord, Log, LogError, LogHead, LogStorage,
+    MAX_IDEMPOTENCY_KEY_BYTES, NewEntry,
+};
+use chop_archive::merkle;
+use chop_archive::record::RecordBuilder;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -163,23 +176,31 @@ async fn write_loop(
     max_batch: usize,
     stats: Arc<Stats>,
 ) {
+    let mut tail = None;
     while let Some(first) = rx.recv().await {
         let mut count = first.entries.len();
         let mut jobs = vec![first];
+        // Take what is queued; then let the tasks the last commit woke run once (they are
+        // about to enqueue their next appends) and take those too: fuller batches, one fsync.
+        let mut yielded = max_batch == 1;
         while count < max_batch {
             match rx.try_recv() {
                 Ok(job) => {
                     count += job.entries.len();
                     jobs.push(job);
                 }
+                Err(_) if !yielded => {
+                    yielded = true;
+                    tokio::task::yield_now().await;
+                }
                 Err(_) => break,
             }
         }
-        commit(&log, jobs, &stats).await;
+        commit(&log, jobs, &stats, &mut tail).await;
     }
 }
 
-async fn commit(log: &Log<Store>, jobs: Vec<Job>, stats: &Stats) {
+async fn commit(log: &Log<Store>, jobs: Vec<Job>, stats: &Stats, tail: &mut Option<Tail>) {
     let mut waiters = Vec::with_capacity(jobs.len());
     let mut entries = Vec::new();
     for job in jobs {
@@ -202,7 +223,7 @@ async fn commit(log: &Log<Store>, jobs: Vec<Job>, stats: &Stats) {
     }
     let result = match log.storage().lock_appends().await {
         Ok(lock) => {
-            let r = log.append(entries).await;
+            let r = append_under_lock(log, entries, tail).await;
             lock.release().await;
             r
         }
@@ -234,4 +255,155 @@ async fn commit(log: &Log<Store>, jobs: Vec<Job>, stats: &Stats) {
             }
         }
     }
+}
+
+/// Appends one batch while holding the cross-process append lock: the one-transaction path
+/// when the tail is known (or cheaply re-read), else [`Log::append`].
+async fn append_under_lock(
+    log: &Log<Store>,
+    entries: Vec<NewEntry>,
+    tail: &mut Option<Tail>,
+) -> Result<Vec<AppendReceipt>, LogError<StoreError>> {
+    if tail.is_none() {
+        // After start-up or a fallback: one read of the head; the edge hashes are read by the
+        // first batch and kept from then on.
+        if let Ok(head) = log.storage().head().await {
+            *tail = Some(Tail {
+                head,
+                hashes: HashMap::new(),
+            });
+        }
+    }
+    match fast_append(log.storage(), &entries, tail).await {
+        Ok(FastPath::Done(receipts)) => Ok(receipts),
+        Ok(FastPath::Fallback) => {
+            *tail = None;
+            log.append(entries).await
+        }
+        Err(e) => {
+            // The transaction's outcome may be unknown (an I/O error at commit): forget the
+            // tail, so the next batch re-reads the head.
+            *tail = None;
+            Err(e)
+        }
+    }
+}
+
+/// What the writer knows of the log after its own last commit: the head and the node hashes
+/// around the right edge of the tree, which the next append reads (Go tlog's "hash tiles" for
+/// one writer). Trusted only as far as storage's compare-and-swap on the head confirms it: if
+/// any other writer (another process, or [`Log::append`] called directly) appended since, the
+/// size no longer matches, storage writes nothing, and the writer falls back to
+/// [`Log::append`], which re-reads everything.
+struct Tail {
+    head: LogHead,
+    hashes: HashMap<u64, Hash>,
+}
+
+/// Why the fast path handed a batch to [`Log::append`].
+enum FastPath {
+    /// Appended: one receipt per entry.
+    Done(Vec<AppendReceipt>),
+    /// Not tried or refused (no tail yet, a repeated key, a lost race, a known key): nothing
+    /// was written.
+    Fallback,
+}
+
+/// Appends `entries` in one storage transaction using the tail instead of reading the head,
+/// the idempotency keys and the edge hashes back from storage: a key already in the log shows
+/// up as a unique-index conflict (nothing written) and the batch then takes the full path,
+/// which answers it with the existing record's receipt.
+async fn fast_append(
+    store: &Store,
+    entries: &[NewEntry],
+    tail: &mut Option<Tail>,
+) -> Result<FastPath, LogError<StoreError>> {
+    let Some(t) = tail.take() else {
+        return Ok(FastPath::Fallback);
+    };
+    let mut keys = HashSet::new();
+    if entries
+        .iter()
+        .filter_map(|e| e.idempotency_key.as_deref())
+        .any(|k| !keys.insert(k))
+    {
+        // A key twice in one batch: Log::append answers the second with the first's receipt.
+        return Ok(FastPath::Fallback);
+    }
+    let mut builder = RecordBuilder::resume(t.head.size, t.head.last_record_hash);
+    let mut records = Vec::with_capacity(entries.len());
+    for (position, e) in entries.iter().enumerate() {
+        let encoded = builder
+            .build(e.record.clone())
+            .map_err(|error| LogError::InvalidEntry { position, error })?;
+        records.push(BatchRecord {
+            seq: encoded.record.seq,
+            idempotency_key: e.idempotency_key.clone(),
+            record: encoded.record,
+            bytes: encoded.bytes,
+            record_hash: encoded.record_hash,
+            leaf_hash: encoded.leaf_hash,
+        });
+    }
+    let leaves: Vec<Hash> = records.iter().map(|r| r.leaf_hash).collect();
+    let indexes = merkle::append_batch_indexes(t.head.size, leaves.len() as u64)?;
+    let missing: Vec<u64> = indexes
+        .iter()
+        .copied()
+        .filter(|i| !t.hashes.contains_key(i))
+        .collect();
+    let fetched = if missing.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .read_hashes(&missing)
+            .await
+            .map_err(LogError::Storage)?
+    };
+    let mut known = t.hashes;
+    known.extend(missing.into_iter().zip(fetched));
+    let existing: Vec<Hash> = indexes
+        .iter()
+        .map(|i| {
+            known
+                .get(i)
+                .copied()
+                .ok_or_else(|| LogError::Corrupt(format!("node hash {i} is missing")))
+        })
+        .collect::<Result<_, _>>()?;
+    let computed = merkle::append_batch(t.head.size, &leaves, &existing)?;
+    let new_head = LogHead {
+        size: computed.tree_size,
+        root: computed.root,
+        last_record_hash: records
+            .last()
+            .map_or(t.head.last_record_hash, |r| r.record_hash),
+    };
+    let batch = AppendBatch {
+        base_size: t.head.size,
+        first_hash_index: computed.first_index,
+        hashes: computed.hashes,
+        new_head,
+        records,
+    };
+    if store.append(&batch).await.map_err(LogError::Storage)? == AppendOutcome::Conflict {
+        return Ok(FastPath::Fallback);
+    }
+    let receipts = batch
+        .records
+        .iter()
+        .map(|r| AppendReceipt {
+            seq: r.seq,
+            leaf_hash: r.leaf_hash,
+            duplicate: false,
+        })
+        .collect();
+    // Keep what the next append can need: the edge hashes just read and the new ones.
+    let mut hashes: HashMap<u64, Hash> = indexes.into_iter().zip(existing).collect();
+    hashes.extend((batch.first_hash_index..).zip(batch.hashes.iter().copied()));
+    *tail = Some(Tail {
+        head: batch.new_head,
+        hashes,
+    });
+    Ok(FastPath::Done(receipts))
 }

@@ -25,11 +25,38 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pooled connections (reads run concurrently in WAL mode; writes take turns).
 const MAX_CONNECTIONS: u32 = 4;
 
+/// WAL frames (pages) after which a commit on a pooled connection checkpoints the WAL into
+/// the database file (SQLite's default). The append connection does not: a checkpoint inside a
+/// group commit would hold every waiting appender for the time it takes to copy and fsync the
+/// database; appends start a passive checkpoint in the background instead (see
+/// [`SqliteStore::append`]).
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 1_000;
+
+/// Least time between two background checkpoints started by appends.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Bytes of the database file read through a memory map instead of `read(2)` copies.
+const MMAP_BYTES: u64 = 1 << 30;
+
 /// A SQLite archive database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection kept for appends. SQLite drops a connection's whole page cache when it
+    /// finds that another connection wrote since its last transaction, so appends spread over
+    /// the pool would re-read the index pages they touch on every batch; on their own
+    /// connection those pages stay cached.
+    writer: SqlitePool,
+    /// Background WAL checkpoints started by appends: whether one runs, and when the last
+    /// one started.
+    checkpointer: Arc<std::sync::Mutex<Checkpointer>>,
     lock_file: Arc<std::fs::File>,
+}
+
+#[derive(Debug)]
+struct Checkpointer {
+    running: bool,
+    last: std::time::Instant,
 }
 
 /// The held append lock of a [`SqliteStore`]; released when dropped.
@@ -56,14 +83,9 @@ impl SqliteStore {
             .foreign_keys(true)
             // 64 MiB of page cache per connection: the idempotency-key index is written at
             // random places, and its pages should not be re-read from the OS on every batch.
-            .pragma("cache_size", "-65536");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            // A local file cannot drop a connection: skip the ping sqlx makes on every acquire
-            // (it doubled the round trips of a group commit).
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
+            .pragma("cache_size", "-65536")
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+            .pragma("mmap_size", MMAP_BYTES.to_string());
         // A lock file beside the database serialises what SQLite's own locking does not cover
         // across processes: sqlx's SQLite migrator (two `chop` processes opening a new database
         // at once would both create the tables), and whole appends (see `lock_appends`). It is
@@ -86,13 +108,37 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Corrupt(format!("lock file task failed: {e}")))?
         .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-        let migrated = sqlx::migrate!("./migrations/sqlite").run(&pool).await;
+        // Connecting (which switches a new database to WAL), migrating and opening the append
+        // connection all happen under the lock: two processes creating one database at once
+        // otherwise race on the journal-mode switch ("database is locked").
+        let opened = async {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                // A local file cannot drop a connection: skip the ping sqlx makes on every
+                // acquire (it doubled the round trips of a group commit).
+                .test_before_acquire(false)
+                .connect_with(options.clone())
+                .await?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .connect_with(options.pragma("wal_autocheckpoint", "0"))
+                .await?;
+            Ok::<_, StoreError>((pool, writer))
+        }
+        .await;
         lock_file
             .unlock()
             .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-        migrated?;
+        let (pool, writer) = opened?;
         Ok(SqliteStore {
             pool,
+            writer,
+            checkpointer: Arc::new(std::sync::Mutex::new(Checkpointer {
+                running: false,
+                last: std::time::Instant::now(),
+            })),
             lock_file: Arc::new(lock_file),
         })
     }
@@ -126,6 +172,7 @@ impl SqliteStore {
 
     /// Closes the pool.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -187,9 +234,10 @@ impl SqliteStore {
         Ok(keys.iter().map(|k| found.get(k).copied()).collect())
     }
 
-    /// See [`chop_archive::log::LogStorage::append`]: one `BEGIN IMMEDIATE` transaction.
+    /// See [`chop_archive::log::LogStorage::append`]: one `BEGIN IMMEDIATE` transaction on the
+    /// writer connection.
     pub async fn append(&self, batch: &AppendBatch) -> Result<AppendOutcome, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let head = &batch.new_head;
         let updated = sqlx::query("UPDATE log_head SET size = ?1, root = ?2, last_record_hash = ?3 WHERE id = 1 AND size = ?4")
             .bind(to_i64(head.size)?)
@@ -236,7 +284,36 @@ impl SqliteStore {
             qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.checkpoint_in_background();
         Ok(AppendOutcome::Appended)
+    }
+
+    /// Starts a passive WAL checkpoint on a pooled connection unless one is running or one
+    /// started less than [`CHECKPOINT_EVERY`] ago. Passive checkpoints run beside the next
+    /// appends (WAL mode lets a checkpointer and a writer work at once) and never block; the
+    /// WAL stays bounded without stalling a group commit. Durability does not depend on them:
+    /// every commit is already fsynced in the WAL.
+    fn checkpoint_in_background(&self) {
+        {
+            let Ok(mut c) = self.checkpointer.lock() else {
+                return;
+            };
+            if c.running || c.last.elapsed() < CHECKPOINT_EVERY {
+                return;
+            }
+            c.running = true;
+            c.last = std::time::Instant::now();
+        }
+        let (pool, checkpointer) = (self.pool.clone(), self.checkpointer.clone());
+        tokio::spawn(async move {
+            // A failed checkpoint is retried by a later append; nothing depends on it.
+            let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await;
+            if let Ok(mut c) = checkpointer.lock() {
+                c.running = false;
+            }
+        });
     }
 
     /// See [`chop_archive::log::LogStorage::read_records`].
