@@ -235,8 +235,9 @@ impl Ctx<'_> {
         )
     }
 
-    /// The rules for a signature field added after signing (the field object `field`, and
-    /// `widget`, the annotation that shows it, which may be the same object).
+    /// The rules for a signature field `field` added after signing; `widget_visible`: the
+    /// widget being added with it (which may be the field itself) has an area. `None` when
+    /// neither the certification nor a lock forbids it (the ordinary rules then apply).
     fn added_signature_field(&self, field: ObjectId, widget_visible: bool) -> Option<Verdict> {
         let d = self.depth;
         let fd = dict_of(self.new, field)?;
