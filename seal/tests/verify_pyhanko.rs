@@ -22,7 +22,20 @@ const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 /// Cases where Chop is stricter than pyHanko on purpose: (file suffix, field, verdict, why).
 /// Chop says "no" where pyHanko says "yes"; docs/VERIFY.md explains each.
-const STRICTER: &[(&str, &str, &str, &str)] = &[];
+const STRICTER: &[(&str, &str, &str, &str)] = &[
+    (
+        "hostile-p2-approval-then-visible.pdf",
+        "Sig2",
+        "modifications",
+        "DocMDP governs the whole certified document: a visible signature added after an approval signature on a P=2 document fails that approval signature too (pyHanko checks a signature against its own DocMDP transform only)",
+    ),
+    (
+        "hostile-p2-approval-then-visible.pdf",
+        "Sig2",
+        "valid",
+        "same case as above",
+    ),
+];
 
 /// Cases where Chop accepts what pyHanko refuses, on purpose: (file suffix, field, verdict, why).
 const LENIENT: &[(&str, &str, &str, &str)] = &[
@@ -127,6 +140,10 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
             add_signature(&certified(2), "0 0 0 0", "", "", PERMS),
         ),
         ("hostile-p2-prepared-field-signed.pdf", prepared_field_signed()),
+        (
+            "hostile-p2-approval-then-visible.pdf",
+            approval_then_visible(),
+        ),
         // FieldMDP locks.
         (
             "hostile-fieldmdp-locked-changed.pdf",
@@ -184,6 +201,28 @@ fn prepared_field_signed() -> Vec<u8> {
             (42, sig_dict("")),
         ],
         60,
+    )
+}
+
+/// A P=2 certified document, an invisible approval signature `Sig2`, then a visible `Sig3`.
+fn approval_then_visible() -> Vec<u8> {
+    use common::*;
+    let two = add_signature(&certified(2), "0 0 0 0", "", "", PERMS);
+    sign_revision(
+        &two,
+        &[
+            (
+                4,
+                format!("<< /Type /Catalog /Pages 6 0 R /AcroForm << /Fields [10 0 R 41 0 R 61 0 R] /SigFlags 3 >> {PERMS} >>"),
+            ),
+            (3, format!("<< {PAGE} /Contents 7 0 R /Annots [10 0 R 41 0 R 61 0 R] >>")),
+            (
+                61,
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig3) /V 62 0 R /Rect [60 480 400 540] /F 132 /P 3 0 R >>".into(),
+            ),
+            (62, sig_dict("")),
+        ],
+        70,
     )
 }
 
