@@ -135,8 +135,8 @@ pub struct SignOptions {
     /// The claimed signing time (`/M`); `None` = now.
     pub signing_time: Option<OffsetDateTime>,
     /// Draw the seal even on a certified (DocMDP) document. Acrobat accepts a new visible
-    /// signature field after a P=2/P=3 certification; pyHanko (stricter on purpose) then judges
-    /// the certification signature INVALID. Default `false`: on a certified document the seal
+    /// signature field after a P=2/P=3 certification; pyHanko and Chop's verifier (stricter on
+    /// purpose: such a field can cover content) then judge the certification signature broken. Default `false`: on a certified document the seal
     /// is bound invisibly and [`Sealed::visible`] says so.
     pub visible_on_certified: bool,
 }

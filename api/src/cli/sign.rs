@@ -56,7 +56,8 @@ pub struct Args {
     #[arg(long)]
     location: Option<String>,
     /// On a certified (DocMDP P=2/P=3) document, draw the seal anyway. Acrobat accepts this;
-    /// pyHanko then judges the certification INVALID. Default: seal such documents invisibly.
+    /// pyHanko and `chop verify` then judge the certification broken (a visible signature field
+    /// added after certification can cover content). Default: seal such documents invisibly.
     #[arg(long)]
     visible_on_certified: bool,
     #[command(flatten)]
