@@ -26,11 +26,17 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_CONNECTIONS: u32 = 4;
 
 /// WAL frames (pages) after which a commit on a pooled connection checkpoints the WAL into
-/// the database file (SQLite's default). The append connection does not: a checkpoint inside a
-/// group commit would hold every waiting appender for the time it takes to copy and fsync the
-/// database; appends start a passive checkpoint in the background instead (see
-/// [`SqliteStore::append`]).
+/// the database file (SQLite's default).
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 1_000;
+
+/// The same for the append connection. A checkpoint inside a group commit holds every waiting
+/// appender while it copies and fsyncs, so appends also start passive checkpoints in the
+/// background (see [`SqliteStore::append`]) which copy most frames beside the next commits.
+/// They cannot let the WAL start over while appends keep coming — only a checkpoint that
+/// catches up with the last commit does — so this one, in the append connection, still runs
+/// when the WAL reaches 16 MB: it finds most frames already copied, finishes quickly, and the
+/// next append rewinds the WAL. Without it the WAL grows without bound under steady appends.
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 4_000;
 
 /// Least time between two background checkpoints started by appends.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
@@ -123,7 +129,10 @@ impl SqliteStore {
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
-                .connect_with(options.pragma("wal_autocheckpoint", "0"))
+                .connect_with(options.pragma(
+                    "wal_autocheckpoint",
+                    WRITER_AUTOCHECKPOINT_PAGES.to_string(),
+                ))
                 .await?;
             Ok::<_, StoreError>((pool, writer))
         }
@@ -290,9 +299,9 @@ impl SqliteStore {
 
     /// Starts a passive WAL checkpoint on a pooled connection unless one is running or one
     /// started less than [`CHECKPOINT_EVERY`] ago. Passive checkpoints run beside the next
-    /// appends (WAL mode lets a checkpointer and a writer work at once) and never block; the
-    /// WAL stays bounded without stalling a group commit. Durability does not depend on them:
-    /// every commit is already fsynced in the WAL.
+    /// appends (WAL mode lets a checkpointer and a writer work at once) and never block, so the
+    /// append connection's own checkpoint ([`WRITER_AUTOCHECKPOINT_PAGES`]) finds little left
+    /// to copy. Durability does not depend on them: every commit is already fsynced in the WAL.
     fn checkpoint_in_background(&self) {
         {
             let Ok(mut c) = self.checkpointer.lock() else {
