@@ -192,7 +192,7 @@ async fn register_pki_seal(
             .ok_or_else(|| RegistryError::Corrupt("development seal vanished".into()));
     }
     let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-    super::rows::apply(reg.store(), &[(seq, &doc)]).await?;
+    reg.apply_rows(&[(seq, &doc)]).await?;
     Ok(SealRow {
         last_seq: seq,
         ..row

@@ -355,7 +355,7 @@ impl Registry {
             }
         }
         let refs: Vec<(i64, &RowDoc)> = apply.iter().map(|(s, d)| (*s, d)).collect();
-        super::rows::apply(self.store(), &refs).await?;
+        self.apply_rows(&refs).await?;
         if !duplicates.is_empty() {
             // A concurrent request with the same idempotency key won: its rows may not be
             // applied yet.
@@ -426,6 +426,7 @@ impl Registry {
             return Ok(());
         }
         let mut firsts = Vec::with_capacity(counts.len());
+        let _turn = self.write_turn.lock().await;
         on_pool!(self.store(), pool => {
             let mut tx = pool.begin().await?;
             for ((org, code), n) in &counts {
@@ -641,7 +642,7 @@ impl Registry {
             return Err(RegistryError::Corrupt("append returned no receipt".into()));
         };
         let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-        super::rows::apply(self.store(), &[(seq, &doc)]).await?;
+        self.apply_rows(&[(seq, &doc)]).await?;
         self.licence(id).await
     }
 
@@ -738,7 +739,7 @@ impl Registry {
             applied.push((seq, doc));
         }
         let refs: Vec<(i64, &RowDoc)> = applied.iter().map(|(s, d)| (*s, d)).collect();
-        super::rows::apply(self.store(), &refs).await?;
+        self.apply_rows(&refs).await?;
         Ok(Issued {
             licence: self.licence(&new.row.identifier).await?,
             pdf: new.pdf,

@@ -149,6 +149,10 @@ pub struct Registry {
     public_url: String,
     pki: Arc<DevPki>,
     sealers: Mutex<HashMap<String, Arc<seals::SealCredentials>>>,
+    /// The registry's own write transactions take turns in this process: on SQLite, writers
+    /// on different connections that collide wait in SQLite's busy handler, which sleeps in
+    /// steps of milliseconds; queueing here instead costs nothing.
+    write_turn: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -185,6 +189,7 @@ impl Registry {
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             pki: Arc::new(pki),
             sealers: Mutex::new(HashMap::new()),
+            write_turn: tokio::sync::Mutex::new(()),
         };
         registry.reconcile().await?;
         let bureau = ensure_dev_bureau(&registry).await?;
@@ -216,6 +221,12 @@ impl Registry {
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn dev_root_der(&self) -> &[u8] {
         &self.pki.root_ca.cert_der
+    }
+
+    /// Step 3 of a change: upserts rows at their records' seqs (one transaction).
+    async fn apply_rows(&self, docs: &[(i64, &rows::RowDoc)]) -> Result<(), RegistryError> {
+        let _turn = self.write_turn.lock().await;
+        rows::apply(self.store(), docs).await
     }
 
     /// Re-applies the row documents of registry records appended after the last
@@ -263,7 +274,10 @@ impl Registry {
             });
             docs.push(doc);
         }
-        rows::put_evidence_many(self.store(), documents, &evidence).await?;
+        {
+            let _turn = self.write_turn.lock().await;
+            rows::put_evidence_many(self.store(), documents, &evidence).await?;
+        }
         let receipts = self.archive.appender().append(entries).await?;
         Ok(receipts.into_iter().zip(docs).collect())
     }

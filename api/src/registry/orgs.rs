@@ -110,7 +110,7 @@ impl Registry {
             )));
         }
         let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-        super::rows::apply(self.store(), &[(seq, &doc)]).await?;
+        self.apply_rows(&[(seq, &doc)]).await?;
         Ok(OrganisationRow {
             last_seq: seq,
             ..row
@@ -152,7 +152,7 @@ impl Registry {
             return Err(RegistryError::Corrupt("append returned no receipt".into()));
         };
         let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-        super::rows::apply(self.store(), &[(seq, &doc)]).await?;
+        self.apply_rows(&[(seq, &doc)]).await?;
         self.organisation(id).await
     }
 

@@ -211,6 +211,7 @@ impl Registry {
                             "certificate: no CERTIFICATE block".into(),
                         ));
                     };
+                    check_certificate_names(&cert, &org.uscc)?;
                     SoftwareKey::from_pkcs8_pem(&key_pem)
                         .map_err(|e| RegistryError::Invalid(format!("key: {e}")))?;
                     let chain_pem = chain_pem.unwrap_or_default();
@@ -288,7 +289,7 @@ impl Registry {
             return Err(RegistryError::Corrupt("append returned no receipt".into()));
         };
         let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-        super::rows::apply(self.store(), &[(seq, &doc)]).await?;
+        self.apply_rows(&[(seq, &doc)]).await?;
         if let Ok(mut cache) = self.sealers.lock() {
             cache.insert(row.id.clone(), Arc::new(sealer));
         }
@@ -335,7 +336,7 @@ impl Registry {
             return Err(RegistryError::Corrupt("append returned no receipt".into()));
         };
         let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-        super::rows::apply(self.store(), &[(seq, &doc)]).await?;
+        self.apply_rows(&[(seq, &doc)]).await?;
         if let Ok(mut cache) = self.sealers.lock() {
             cache.remove(id);
         }
@@ -436,6 +437,28 @@ impl Registry {
         id.ok_or_else(|| {
             RegistryError::SealNotUsable(format!("organisation {org_id} has no active seal"))
         })
+    }
+}
+
+/// An uploaded signer certificate must be the organisation's: its subject's
+/// organizationIdentifier (2.5.4.97, the legal-person profile) is `NTRCN-<USCC>` (or the bare
+/// USCC).
+fn check_certificate_names(cert_der: &[u8], uscc: &str) -> Result<(), RegistryError> {
+    let cert =
+        certs::parse(cert_der).map_err(|e| RegistryError::Invalid(format!("certificate: {e}")))?;
+    let ident = cert
+        .subject()
+        .iter_attributes()
+        .find(|a| a.attr_type().to_id_string() == "2.5.4.97")
+        .and_then(|a| a.as_str().ok().map(str::to_owned));
+    match ident {
+        Some(v) if v == format!("NTRCN-{uscc}") || v == uscc => Ok(()),
+        Some(v) => Err(RegistryError::Invalid(format!(
+            "certificate: its organizationIdentifier {v} is not this organisation's (NTRCN-{uscc})"
+        ))),
+        None => Err(RegistryError::Invalid(format!(
+            "certificate: no organizationIdentifier (2.5.4.97); a seal signer certificate names its organisation as NTRCN-{uscc}"
+        ))),
     }
 }
 

@@ -435,6 +435,52 @@ async fn organisations_and_seals() {
             .unwrap();
         assert!(seal.certificate_subject.contains("91350100M000100Y43"));
 
+        // An uploaded certificate must name this organisation; one that does is accepted.
+        let other = reg
+            .pki
+            .issue_signer("别的单位", "11100000000013338W", "合同专用章")
+            .unwrap();
+        let err = reg
+            .create_seal(
+                NewSeal {
+                    org_id: org.id.clone(),
+                    name: "合同专用章".into(),
+                    seal_type: SealType::Contract,
+                    key: SealKey::Upload {
+                        cert_pem: other.cert_pem(),
+                        key_pem: other.key_pem(),
+                        chain_pem: Some(reg.pki.chain_pem()),
+                    },
+                    picture_png: None,
+                },
+                "test",
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("organizationIdentifier"), "{err}");
+        let own = reg
+            .pki
+            .issue_signer(&org.name, &org.uscc, "合同专用章")
+            .unwrap();
+        let uploaded = reg
+            .create_seal(
+                NewSeal {
+                    org_id: org.id.clone(),
+                    name: "合同专用章".into(),
+                    seal_type: SealType::Contract,
+                    key: SealKey::Upload {
+                        cert_pem: own.cert_pem(),
+                        key_pem: own.key_pem(),
+                        chain_pem: Some(reg.pki.chain_pem()),
+                    },
+                    picture_png: None,
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+        assert_eq!(uploaded.seal_type, 14);
+
         // A licence from the new organisation with its seal verifies.
         let issued = reg
             .issue(
@@ -484,7 +530,7 @@ async fn organisations_and_seals() {
             .await
             .unwrap_err();
         assert!(matches!(err, RegistryError::SealNotUsable(_)), "{err}");
-        assert_eq!(reg.seals(Some(&org.id), None, 10).await.unwrap().len(), 1);
+        assert_eq!(reg.seals(Some(&org.id), None, 10).await.unwrap().len(), 2);
     })
     .await;
 }
