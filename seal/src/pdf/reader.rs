@@ -1104,6 +1104,75 @@ mod tests {
         assert!(checked >= 10, "only {checked} corpus files checked");
     }
 
+    /// A hybrid-reference file (§7.5.8.4): the table marks object 3 free, the `/XRefStm`
+    /// stream places it in object stream 4, and the reader finds it there.
+    #[test]
+    fn hybrid_files_read_objects_through_xrefstm() {
+        let mut body = b"%PDF-1.5\n".to_vec();
+        let mut offsets = Vec::new();
+        let mut obj = |body: &mut Vec<u8>, text: &[u8]| {
+            offsets.push(body.len());
+            body.extend_from_slice(text);
+        };
+        obj(
+            &mut body,
+            b"1 0 obj\n<</Type /Catalog /Pages 2 0 R>>\nendobj\n",
+        );
+        obj(
+            &mut body,
+            b"2 0 obj\n<</Type /Pages /Kids [3 0 R] /Count 1>>\nendobj\n",
+        );
+        let member = b"<</Type /Page /Parent 2 0 R /MediaBox [0 0 10 10]>>";
+        let mut objstm = b"3 0 ".to_vec();
+        let first = objstm.len();
+        objstm.extend_from_slice(member);
+        obj(
+            &mut body,
+            format!(
+                "4 0 obj\n<</Type /ObjStm /N 1 /First {first} /Length {}>>\nstream\n",
+                objstm.len()
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&objstm);
+        body.extend_from_slice(b"\nendstream\nendobj\n");
+        // Entry for object 3: type 2, in stream 4, index 0 (W [1 2 1]).
+        let rows = [2u8, 0, 4, 0];
+        let xrefstm = body.len();
+        obj(
+            &mut body,
+            b"5 0 obj\n<</Type /XRef /W [1 2 1] /Index [3 1] /Size 6 /Length 4>>\nstream\n",
+        );
+        body.extend_from_slice(&rows);
+        body.extend_from_slice(b"\nendstream\nendobj\n");
+        let table = body.len();
+        body.extend_from_slice(b"xref\n0 6\n0000000000 65535 f \n");
+        for (i, off) in offsets.iter().enumerate() {
+            if i == 2 {
+                // Object 3 lives in the object stream: free in the table.
+                body.extend_from_slice(b"0000000000 65535 f \n");
+            }
+            body.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+        }
+        body.extend_from_slice(
+            format!(
+                "trailer\n<</Size 6 /Root 1 0 R /XRefStm {xrefstm}>>\nstartxref\n{table}\n%%EOF\n"
+            )
+            .as_bytes(),
+        );
+        let doc = LazyDocument::open(&body, table).unwrap();
+        doc.check_offsets().unwrap();
+        let page = doc.get((3, 0)).unwrap();
+        assert_eq!(
+            page.as_dict().unwrap().get(b"Type").unwrap(),
+            &Object::Name(b"Page".to_vec())
+        );
+        assert_eq!(doc.max_id, 5);
+        // lopdf, reading the whole file, agrees.
+        let full = lopdf::Document::load_mem(&body).unwrap();
+        assert_eq!(full.get_object((3, 0)).unwrap(), &*page);
+    }
+
     #[test]
     fn damaged_offsets_are_refused() {
         let mut body = b"%PDF-1.7\n".to_vec();
