@@ -10,6 +10,7 @@
 pub mod appender;
 pub mod documents;
 pub mod logkey;
+pub mod source;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

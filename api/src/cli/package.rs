@@ -6,23 +6,21 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use chop_archive::Hash;
 use chop_archive::checkpoint::DEFAULT_ORIGIN;
-use chop_archive::log::{Log, LogStorage, NewEntry, StoredRecord};
-use chop_archive::note::{NoteSigner, NoteVerifier};
+use chop_archive::log::NewEntry;
+use chop_archive::note::NoteVerifier;
 use chop_archive::package::four::Outcome;
 use chop_archive::package::{
-    ExportSpec, PackageError, PackageSource, Progress, Selection, WriteRequest, plan_export,
-    verify_package_file, write_package,
+    ExportSpec, PackageError, Progress, Selection, WriteRequest, plan_export, verify_package_file,
+    write_package,
 };
 use chop_archive::record::{RecordKind, Retention, Timestamp};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Failure;
-use crate::archive::documents::DocumentStore;
+use crate::archive::source::{ArchiveSource, SourceError};
 use crate::archive::{Archive, ArchiveConfig, GroupCommit, cli_actor};
 use crate::exit;
-use crate::store::{Store, StoreError};
 
 const EXPORT_HELP: &str = "The package is one zip holding one BagIt 1.0 bag (RFC 8493); see
 docs/FORMATS.md \"Retention package\" and docs/ARCHIVISTS.md. A package.exported record is
@@ -149,66 +147,6 @@ fn parse_retention(s: &str) -> Result<Retention, String> {
 
 fn out(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
-}
-
-/// The archive as a [`PackageSource`]: records, hashes and evidence from the database (through
-/// the runtime handle, from a blocking thread), documents from the content-addressed store.
-struct ArchiveSource {
-    handle: tokio::runtime::Handle,
-    store: Store,
-    documents: DocumentStore,
-    signer: std::sync::Arc<NoteSigner>,
-}
-
-impl PackageSource for ArchiveSource {
-    type Error = SourceError;
-
-    fn records(&mut self, from: u64, to: u64) -> Result<Vec<StoredRecord>, SourceError> {
-        Ok(self.handle.block_on(self.store.read_records(from, to))?)
-    }
-
-    fn hashes(&mut self, indexes: &[u64]) -> Result<Vec<Hash>, SourceError> {
-        Ok(self.handle.block_on(self.store.read_hashes(indexes))?)
-    }
-
-    fn document(&mut self, sha256: &Hash) -> Result<Option<Vec<u8>>, SourceError> {
-        let path = self.documents.path_of(sha256);
-        match std::fs::read(&path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(SourceError::Io { path, source }),
-        }
-    }
-
-    fn evidence(&mut self, sha256: &Hash) -> Result<Option<Vec<u8>>, SourceError> {
-        Ok(self
-            .handle
-            .block_on(self.store.evidence(&sha256.to_hex()))?
-            .map(|e| e.body))
-    }
-
-    fn latest_checkpoint(&mut self) -> Result<String, SourceError> {
-        let log = Log::new(self.store.clone());
-        self.handle
-            .block_on(log.checkpoint(&self.signer))
-            .map(|c| c.note)
-            .map_err(|e| SourceError::Log(e.to_string()))
-    }
-}
-
-/// Why the archive could not be read for an export.
-#[derive(Debug, thiserror::Error)]
-enum SourceError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("checkpoint: {0}")]
-    Log(String),
 }
 
 fn package_failure(e: PackageError<SourceError>) -> Failure {

@@ -5,21 +5,16 @@
 //! `chop archive export` — updating its progress; `GET …/{id}` reports status and progress and
 //! `GET …/{id}/package` downloads the zip.
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chop_archive::Hash;
-use chop_archive::log::{Log, LogStorage, NewEntry, StoredRecord};
-use chop_archive::note::NoteSigner;
+use chop_archive::log::NewEntry;
 use chop_archive::package::four::Outcome;
 use chop_archive::package::{
-    ExportSpec, PackageError, PackageSource, Progress, Selection, WriteRequest, plan_export,
-    write_package,
+    ExportSpec, PackageError, Progress, Selection, WriteRequest, plan_export, write_package,
 };
 use chop_archive::record::{RecordKind, Retention, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -31,8 +26,8 @@ use super::auth::{Principal, require_role};
 use super::db::on_db;
 use super::problem::{ApiError, FieldError, ProblemType, json_response, parse_json};
 use super::state::AppState;
-use crate::archive::documents::DocumentStore;
-use crate::store::{Store, StoreError};
+use crate::archive::source::{ArchiveSource, SourceError};
+use crate::store::Store;
 
 /// The folder, inside the data folder, that holds finished packages.
 pub const EXPORTS_DIR: &str = "exports";
@@ -534,66 +529,6 @@ pub async fn get_export_package(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
-}
-
-/// The archive as a [`PackageSource`] for a blocking thread: database reads through the
-/// runtime handle, documents from the content-addressed store.
-struct ArchiveSource {
-    handle: tokio::runtime::Handle,
-    store: Store,
-    documents: DocumentStore,
-    signer: Arc<NoteSigner>,
-}
-
-/// Why the archive could not be read for an export.
-#[derive(Debug, thiserror::Error)]
-enum SourceError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("checkpoint: {0}")]
-    Log(String),
-}
-
-impl PackageSource for ArchiveSource {
-    type Error = SourceError;
-
-    fn records(&mut self, from: u64, to: u64) -> Result<Vec<StoredRecord>, SourceError> {
-        Ok(self.handle.block_on(self.store.read_records(from, to))?)
-    }
-
-    fn hashes(&mut self, indexes: &[u64]) -> Result<Vec<Hash>, SourceError> {
-        Ok(self.handle.block_on(self.store.read_hashes(indexes))?)
-    }
-
-    fn document(&mut self, sha256: &Hash) -> Result<Option<Vec<u8>>, SourceError> {
-        let path = self.documents.path_of(sha256);
-        match std::fs::read(&path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(SourceError::Io { path, source }),
-        }
-    }
-
-    fn evidence(&mut self, sha256: &Hash) -> Result<Option<Vec<u8>>, SourceError> {
-        Ok(self
-            .handle
-            .block_on(self.store.evidence(&sha256.to_hex()))?
-            .map(|e| e.body))
-    }
-
-    fn latest_checkpoint(&mut self) -> Result<String, SourceError> {
-        let log = Log::new(self.store.clone());
-        self.handle
-            .block_on(log.checkpoint(&self.signer))
-            .map(|c| c.note)
-            .map_err(|e| SourceError::Log(e.to_string()))
-    }
 }
 
 /// A job's failure: the message kept in the row (no paths or secrets beyond the data folder's
