@@ -229,10 +229,15 @@ fn find_streams(data: &[u8], budget: &Budget) -> Result<Vec<RawStream>, LimitHit
         if !data[start..].starts_with(b"<<") {
             continue;
         }
-        let Some((Object::Dictionary(dict), end)) = p.value(start, PARSER_MAX_NESTING + 2)? else {
+        // Most objects are not streams: find where the dictionary ends without building it
+        // (`skip` reads exactly what `value` reads), and build only stream dictionaries.
+        let Some(end) = p.skip(start, PARSER_MAX_NESTING + 2)? else {
             continue;
         };
         let Some(data_at) = stream_keyword(data, p.space(end)) else {
+            continue;
+        };
+        let Some((Object::Dictionary(dict), _)) = p.value(start, PARSER_MAX_NESTING + 2)? else {
             continue;
         };
         // Only streams the rest of the scan may look at are kept.
@@ -391,6 +396,51 @@ impl Parser<'_> {
             b'0'..=b'9' | b'+' | b'-' | b'.' => self.number_or_reference(i),
             _ => None,
         })
+    }
+
+    /// Where the direct object at `i` ends — the offset [`Parser::value`] gives — without
+    /// building it (containers are walked; leaves are read as `value` reads them).
+    fn skip(&mut self, i: usize, depth: usize) -> Result<Option<usize>, LimitHit> {
+        let d = self.data;
+        if depth == 0 || i >= d.len() {
+            return Ok(None);
+        }
+        match d[i] {
+            b'<' if d[i..].starts_with(b"<<") => {
+                let mut j = self.space(i + 2);
+                loop {
+                    if d[j..].starts_with(b">>") {
+                        return Ok(Some(j + 2));
+                    }
+                    if j >= d.len() || d[j] != b'/' {
+                        return Ok(None);
+                    }
+                    let (_, after_key) = self.name(j);
+                    let Some(end) = self.skip(self.space(after_key), depth - 1)? else {
+                        return Ok(None);
+                    };
+                    j = self.space(end);
+                }
+            }
+            b'[' => {
+                let mut items = 0usize;
+                let mut j = self.space(i + 1);
+                loop {
+                    if j < d.len() && d[j] == b']' {
+                        return Ok(Some(j + 1));
+                    }
+                    let Some(end) = self.skip(j, depth - 1)? else {
+                        return Ok(None);
+                    };
+                    items += 1;
+                    if items.is_multiple_of(65_536) {
+                        self.budget.tick()?;
+                    }
+                    j = self.space(end);
+                }
+            }
+            _ => Ok(self.value(i, depth)?.map(|(_, end)| end)),
+        }
     }
 
     fn dictionary(&mut self, i: usize, depth: usize) -> Result<Option<(Object, usize)>, LimitHit> {
@@ -866,7 +916,22 @@ mod tests {
             data: b"<< /T#79pe /Obj#53tm /A [1 (a(b)c) <41 42> 3 0 R -1.5 true null] /B << /C /D >> % c\n /N 2 >>",
             budget: &b,
         };
-        let (o, _) = p.value(0, PARSER_MAX_NESTING).unwrap().unwrap();
+        let (o, end) = p.value(0, PARSER_MAX_NESTING).unwrap().unwrap();
+        // `skip` ends where `value` ends, on this input and on every prefix of it.
+        assert_eq!(p.skip(0, PARSER_MAX_NESTING).unwrap(), Some(end));
+        let whole = p.data;
+        for cut in 0..whole.len() {
+            let mut q = Parser {
+                data: &whole[..cut],
+                budget: &b,
+            };
+            let by_value = q.value(0, PARSER_MAX_NESTING).unwrap().map(|(_, e)| e);
+            assert_eq!(
+                q.skip(0, PARSER_MAX_NESTING).unwrap(),
+                by_value,
+                "prefix {cut}"
+            );
+        }
         let Object::Dictionary(d) = o else { panic!() };
         assert!(type_is(&d, b"ObjStm"));
         assert_eq!(d.get(b"N").unwrap(), &Object::Integer(2));
