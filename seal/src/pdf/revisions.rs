@@ -32,10 +32,7 @@ pub fn revision_ends(data: &[u8]) -> Vec<usize> {
 pub fn last_revision_end(data: &[u8]) -> Option<usize> {
     const MARKER: &[u8] = b"%%EOF";
     let mut upto = data.len();
-    while let Some(pos) = data[..upto]
-        .windows(MARKER.len())
-        .rposition(|w| w == MARKER)
-    {
+    while let Some(pos) = memchr::memmem::rfind(&data[..upto], MARKER) {
         if pos == 0 || matches!(data[pos - 1], b'\n' | b'\r') {
             let mut end = pos + MARKER.len();
             if data.get(end) == Some(&b'\r') {
@@ -52,13 +49,13 @@ pub fn last_revision_end(data: &[u8]) -> Option<usize> {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// The value of the last `startxref` before `end` (the xref offset of the revision ending there).
 pub fn startxref_before(data: &[u8], end: usize) -> Option<usize> {
     let window = &data[..end.min(data.len())];
-    let pos = window.windows(9).rposition(|w| w == b"startxref")?;
+    let pos = memchr::memmem::rfind(window, b"startxref")?;
     let rest = &window[pos + 9..];
     let digits: Vec<u8> = rest
         .iter()

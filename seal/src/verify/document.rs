@@ -88,7 +88,7 @@ pub(crate) fn load_revisions(data: &[u8], budget: &Budget) -> Result<Vec<Revisio
         budget.tick().map_err(LoadFailure::Limit)?;
         let prev_end = out.last().map(|r| r.end).unwrap_or(0);
         let window = &data[prev_end..end];
-        let has_startxref = window.windows(9).rev().any(|w| w == b"startxref");
+        let has_startxref = memchr::memmem::rfind(window, b"startxref").is_some();
         if !has_startxref || startxref_before(data, end).is_none() {
             if i == last_index && out.is_empty() {
                 return Err(LoadFailure::NotPdf("no startxref before %%EOF".into()));

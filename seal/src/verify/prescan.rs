@@ -202,18 +202,13 @@ fn is_regular(c: u8) -> bool {
 
 /// Every occurrence of `word` in `data`.
 fn occurrences<'a>(data: &'a [u8], word: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-    let first = word[0];
+    let finder = memchr::memmem::Finder::new(word);
     let mut from = 0;
     std::iter::from_fn(move || {
-        while from + word.len() <= data.len() {
-            let rel = data[from..].iter().position(|b| *b == first)?;
-            let at = from + rel;
-            from = at + 1;
-            if data[at..].starts_with(word) {
-                return Some(at);
-            }
-        }
-        None
+        let at = from + finder.find(data.get(from..)?)?;
+        // Overlapping occurrences count, as a byte-by-byte scan would find them.
+        from = at + 1;
+        Some(at)
     })
 }
 
