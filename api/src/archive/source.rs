@@ -24,6 +24,18 @@ pub struct ArchiveSource {
     pub signer: std::sync::Arc<NoteSigner>,
 }
 
+impl ArchiveSource {
+    /// The source over `archive`, reading the database on the current runtime.
+    pub fn new(archive: &super::Archive, signer: std::sync::Arc<NoteSigner>) -> ArchiveSource {
+        ArchiveSource {
+            handle: tokio::runtime::Handle::current(),
+            store: archive.store().clone(),
+            documents: archive.documents().clone(),
+            signer,
+        }
+    }
+}
+
 impl PackageSource for ArchiveSource {
     type Error = SourceError;
 

@@ -248,12 +248,7 @@ async fn export_inner(
         origin: archive.config().origin.clone(),
         bagging_time: Timestamp::now(),
     };
-    let source = ArchiveSource {
-        handle: tokio::runtime::Handle::current(),
-        store: archive.store().clone(),
-        documents: archive.documents().clone(),
-        signer: signer.clone(),
-    };
+    let source = ArchiveSource::new(archive, signer.clone());
 
     // 1. Plan (reads the selected records once, checking the chain).
     let (plan, source) = tokio::task::spawn_blocking(move || {

@@ -179,20 +179,15 @@ async fn register_pki_seal(
     );
     r.payload.insert("development".into(), json!(true));
     let key = format!("seal.created:{}", row.es_id);
-    let committed = reg
-        .commit(vec![(r, Some(key), RowDoc::Seal(row.clone()))])
-        .await?;
-    let Some((receipt, doc)) = committed.into_iter().next() else {
-        return Err(RegistryError::Corrupt("append returned no receipt".into()));
-    };
-    if receipt.duplicate {
+    let Some(seq) = reg
+        .commit_one(r, Some(key), RowDoc::Seal(row.clone()))
+        .await?
+    else {
         reg.reconcile().await?;
         return seal_by_es_id(reg, &row.es_id)
             .await?
             .ok_or_else(|| RegistryError::Corrupt("development seal vanished".into()));
-    }
-    let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-    reg.apply_rows(&[(seq, &doc)]).await?;
+    };
     Ok(SealRow {
         last_seq: seq,
         ..row

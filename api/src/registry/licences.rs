@@ -637,12 +637,7 @@ impl Registry {
             r.payload.insert("reason".into(), json!(reason));
         }
         r.payload.insert("status".into(), json!(to.as_str()));
-        let committed = self.commit(vec![(r, None, RowDoc::Licence(row))]).await?;
-        let Some((receipt, doc)) = committed.into_iter().next() else {
-            return Err(RegistryError::Corrupt("append returned no receipt".into()));
-        };
-        let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-        self.apply_rows(&[(seq, &doc)]).await?;
+        self.commit_one(r, None, RowDoc::Licence(row)).await?;
         self.licence(id).await
     }
 

@@ -244,6 +244,27 @@ impl Registry {
         self.commit_with_documents(changes, &[]).await
     }
 
+    /// One change, all three steps: commits `record` (with `idempotency_key`) naming `doc` and
+    /// applies the row. Returns the record's seq, or `None` (nothing applied) when the key was
+    /// already in the log.
+    async fn commit_one(
+        &self,
+        record: NewRecord,
+        idempotency_key: Option<String>,
+        doc: rows::RowDoc,
+    ) -> Result<Option<i64>, RegistryError> {
+        let committed = self.commit(vec![(record, idempotency_key, doc)]).await?;
+        let Some((receipt, doc)) = committed.into_iter().next() else {
+            return Err(RegistryError::Corrupt("append returned no receipt".into()));
+        };
+        if receipt.duplicate {
+            return Ok(None);
+        }
+        let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
+        self.apply_rows(&[(seq, &doc)]).await?;
+        Ok(Some(seq))
+    }
+
     /// [`Registry::commit`], also recording stored PDFs (`(sha256, size)`) in the documents
     /// table, in the same transaction as the row documents.
     async fn commit_with_documents(

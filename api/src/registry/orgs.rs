@@ -98,19 +98,14 @@ impl Registry {
         r.payload.insert("name".into(), json!(row.name));
         // One creation record per USCC, whatever races: the log's idempotency keys are unique.
         let key = format!("organisation.created:{uscc}");
-        let committed = self
-            .commit(vec![(r, Some(key), RowDoc::Organisation(row.clone()))])
-            .await?;
-        let Some((receipt, doc)) = committed.into_iter().next() else {
-            return Err(RegistryError::Corrupt("append returned no receipt".into()));
-        };
-        if receipt.duplicate {
+        let Some(seq) = self
+            .commit_one(r, Some(key), RowDoc::Organisation(row.clone()))
+            .await?
+        else {
             return Err(RegistryError::Conflict(format!(
                 "an organisation with USCC {uscc} is already registered"
             )));
-        }
-        let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-        self.apply_rows(&[(seq, &doc)]).await?;
+        };
         Ok(OrganisationRow {
             last_seq: seq,
             ..row
@@ -145,14 +140,7 @@ impl Registry {
             vec![format!("organisation:{}", row.id)],
         );
         r.payload.insert("name".into(), json!(row.name));
-        let committed = self
-            .commit(vec![(r, None, RowDoc::Organisation(row.clone()))])
-            .await?;
-        let Some((receipt, doc)) = committed.into_iter().next() else {
-            return Err(RegistryError::Corrupt("append returned no receipt".into()));
-        };
-        let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-        self.apply_rows(&[(seq, &doc)]).await?;
+        self.commit_one(r, None, RowDoc::Organisation(row)).await?;
         self.organisation(id).await
     }
 

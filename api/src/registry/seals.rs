@@ -282,14 +282,7 @@ impl Registry {
             "certificate_sha256".into(),
             json!(certs::fingerprint_sha256(&row.cert_der)),
         );
-        let committed = self
-            .commit(vec![(r, None, RowDoc::Seal(row.clone()))])
-            .await?;
-        let Some((receipt, doc)) = committed.into_iter().next() else {
-            return Err(RegistryError::Corrupt("append returned no receipt".into()));
-        };
-        let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-        self.apply_rows(&[(seq, &doc)]).await?;
+        self.commit_one(r, None, RowDoc::Seal(row.clone())).await?;
         if let Ok(mut cache) = self.sealers.lock() {
             cache.insert(row.id.clone(), Arc::new(sealer));
         }
@@ -329,14 +322,7 @@ impl Registry {
         );
         r.payload.insert("es_id".into(), json!(row.es_id));
         r.payload.insert("reason".into(), json!(reason));
-        let committed = self
-            .commit(vec![(r, None, RowDoc::Seal(row.clone()))])
-            .await?;
-        let Some((receipt, doc)) = committed.into_iter().next() else {
-            return Err(RegistryError::Corrupt("append returned no receipt".into()));
-        };
-        let seq = i64::try_from(receipt.seq).map_err(|_| RegistryError::Corrupt("seq".into()))?;
-        self.apply_rows(&[(seq, &doc)]).await?;
+        self.commit_one(r, None, RowDoc::Seal(row)).await?;
         if let Ok(mut cache) = self.sealers.lock() {
             cache.remove(id);
         }

@@ -604,12 +604,7 @@ async fn export(
         origin: archive.config().origin.clone(),
         bagging_time: Timestamp::now(),
     };
-    let source = ArchiveSource {
-        handle: tokio::runtime::Handle::current(),
-        store: archive.store().clone(),
-        documents: archive.documents().clone(),
-        signer: signer.clone(),
-    };
+    let source = ArchiveSource::new(archive, signer.clone());
     let (plan, source) = tokio::task::spawn_blocking(move || {
         let mut source = source;
         let plan = plan_export(&mut source, spec, head.size);
