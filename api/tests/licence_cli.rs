@@ -282,6 +282,15 @@ fn story(dir: &Path, db: Option<&str>) {
     // Every change is a record, and the archive is consistent.
     let o = run_in(dir, &with_storage(&["archive", "verify"], &storage));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A retention package of the licences passes its four-property report without --trust:
+    // the data folder's development root certified the seal.
+    let o = run_in(
+        dir,
+        &with_storage(&["archive", "export", "--out", "licences.zip"], &storage),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run_in(dir, &["archive", "verify-package", "licences.zip"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = run_in(dir, &with_storage(&["archive", "log"], &storage));
     let log = String::from_utf8_lossy(&o.stdout).into_owned();
     for kind in [

@@ -89,7 +89,8 @@ pub struct ExportArgs {
     /// Only records of this retention class: permanent (永久), 30y (30年) or 10y (10年).
     #[arg(long, value_name = "CLASS", value_parser = parse_retention)]
     retention: Option<Retention>,
-    /// A trust anchor (PEM) to package besides those the verification reports name. Repeat.
+    /// A trust anchor (PEM) to package besides those the verification reports name and the data
+    /// folder's development root (`keys/root-ca.crt.pem`, if there is one). Repeat.
     #[arg(long, value_name = "ROOT.pem")]
     trust: Vec<PathBuf>,
     /// bag-info Source-Organization (default: the log origin).
@@ -182,7 +183,17 @@ fn blocking_failure(e: tokio::task::JoinError) -> Failure {
 /// it, stream the package into a temporary file beside `--out`, and rename it into place.
 pub async fn export(a: ExportArgs) -> Result<u8, Failure> {
     let mut extra_anchors = Vec::new();
-    for path in &a.trust {
+    // The data folder's development root certified every seal the folder made (licences issued
+    // with `chop licence`, seals made by `chop serve`): package it, as the server does.
+    let dev_root = a
+        .storage
+        .data_dir
+        .join(crate::server::config::DEV_ROOT_CERT);
+    let trust_files = a
+        .trust
+        .iter()
+        .chain(dev_root.is_file().then_some(&dev_root));
+    for path in trust_files {
         let text = super::sign::read_text(path, "trust anchor")?;
         extra_anchors.extend(chop_seal::certs::certificates_from_pem(&text).map_err(|e| {
             Failure::new(exit::USAGE, format!("trust anchor {}: {e}", path.display()))
