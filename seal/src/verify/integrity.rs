@@ -178,11 +178,18 @@ fn der_time(value: &[u8]) -> Option<i64> {
     }
 }
 
+/// The bytes a signature covers: the ByteRange's two slices.
+pub(crate) struct SignedBytes<'a> {
+    pub parts: [&'a [u8]; 2],
+    /// The SHA-256 state after `parts[0]`, when the caller has it already (the first part is
+    /// a prefix of the file, whose SHA-256 the report needs anyway).
+    pub sha256_after_first: Option<&'a ring::digest::Context>,
+}
+
 /// Check the CMS in `contents` against the digest of the signed bytes.
 ///
-/// `signed_bytes` yields the ByteRange's two slices; `cades` is true for
-/// `ETSI.CAdES.detached` (which requires signing-certificate-v2).
-pub(crate) fn check(contents: &[u8], signed_bytes: [&[u8]; 2], cades: bool) -> IntegrityOutcome {
+/// `cades` is true for `ETSI.CAdES.detached` (which requires signing-certificate-v2).
+pub(crate) fn check(contents: &[u8], signed: SignedBytes<'_>, cades: bool) -> IntegrityOutcome {
     let mut out = IntegrityOutcome {
         integrity: Integrity::default(),
         signer_cert: None,
@@ -213,10 +220,19 @@ pub(crate) fn check(contents: &[u8], signed_bytes: [&[u8]; 2], cades: bool) -> I
         return out;
     };
     out.integrity.digest_algorithm = digest.name().to_string();
-    let mut ctx = ring::digest::Context::new(digest.ring());
-    ctx.update(signed_bytes[0]);
-    ctx.update(signed_bytes[1]);
-    let computed = ctx.finish();
+    let computed = match signed.sha256_after_first {
+        Some(state) if matches!(digest, DigestAlgorithm::Sha256) => {
+            let mut ctx = state.clone();
+            ctx.update(signed.parts[1]);
+            ctx.finish()
+        }
+        _ => {
+            let mut ctx = ring::digest::Context::new(digest.ring());
+            ctx.update(signed.parts[0]);
+            ctx.update(signed.parts[1]);
+            ctx.finish()
+        }
+    };
 
     let mut attrs_ok = true;
     if sd.econtent_type != ID_DATA {
@@ -351,8 +367,8 @@ pub(crate) fn check(contents: &[u8], signed_bytes: [&[u8]; 2], cades: bool) -> I
                 ));
             }
             // Without signed attributes the signature covers the content itself.
-            let mut whole = signed_bytes[0].to_vec();
-            whole.extend_from_slice(signed_bytes[1]);
+            let mut whole = signed.parts[0].to_vec();
+            whole.extend_from_slice(signed.parts[1]);
             out.integrity.message_digest_matches = true;
             whole
         }
@@ -405,7 +421,14 @@ mod tests {
 
     #[test]
     fn garbage_cms_is_a_format_failure() {
-        let out = check(b"\x30\x03\x02\x01\x00", [b"a", b"b"], true);
+        let out = check(
+            b"\x30\x03\x02\x01\x00",
+            SignedBytes {
+                parts: [b"a", b"b"],
+                sha256_after_first: None,
+            },
+            true,
+        );
         assert_eq!(out.failures[0].0, SubIndication::FormatFailure);
         assert!(!out.integrity.signature_verifies);
     }

@@ -20,6 +20,7 @@
 mod byterange;
 mod chain;
 mod diff;
+mod digest;
 mod document;
 mod integrity;
 mod limits;
@@ -371,6 +372,17 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
         return Err(VerifyError::NoSignature);
     }
 
+    // The file's SHA-256, keeping the state where each signature's first signed part ends.
+    let cuts: Vec<usize> = found
+        .iter()
+        .filter_map(|f| {
+            let range = document::dict_by_id(&revisions[f.seen_in].doc, f.sig_id)
+                .map(|d| byterange::read_byte_range(d).unwrap_or_default())?;
+            usize::try_from(*range.get(1)?).ok()
+        })
+        .collect();
+    let file_digest = digest::FileDigest::new(data, &cuts);
+
     let mut reaches: Vec<Option<Reach>> = (0..revisions.len()).map(|_| None).collect();
     let mut partials = Vec::new();
     for f in &found {
@@ -381,6 +393,7 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
             &revisions,
             f,
             &doc_problems,
+            &file_digest,
             opts,
             validation_time,
             &budget,
@@ -513,7 +526,7 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
 
     Ok(Report {
         document: DocumentInfo {
-            sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, data)),
+            sha256: hex::encode(file_digest.whole()),
             size: data.len(),
             revision_count: revisions.len(),
             revisions: revisions
@@ -544,6 +557,7 @@ fn check_signature(
     revisions: &[Revision],
     f: &Found,
     doc_problems: &[String],
+    file_digest: &digest::FileDigest,
     opts: &VerifyOptions,
     validation_time: OffsetDateTime,
     budget: &Budget,
@@ -677,7 +691,14 @@ fn check_signature(
     let sig_doc = &revisions[span.revision].doc;
 
     // Integrity.
-    let ig = integrity::check(&span.contents, [&data[..a], &data[b..b + c]], cades);
+    let ig = integrity::check(
+        &span.contents,
+        integrity::SignedBytes {
+            parts: [&data[..a], &data[b..b + c]],
+            sha256_after_first: file_digest.after(a),
+        },
+        cades,
+    );
     report.integrity = ig.integrity.clone();
     for (sub, msg) in &ig.failures {
         failures.push((indication_of(*sub), *sub, msg.clone()));

@@ -189,6 +189,18 @@ fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0 | 0x0c)
 }
 
+/// Hex digits and `lopdf`'s white space (`is_ws`): what may stand in a hex string.
+const HEX_OR_SPACE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_hexdigit() || matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0 | 0x0c);
+        c += 1;
+    }
+    t
+};
+
 fn is_delim(c: u8) -> bool {
     matches!(
         c,
@@ -505,16 +517,22 @@ impl Parser<'_> {
     }
 
     /// `<hex digits and white space>`.
+    ///
+    /// The string ends at the first `>`; it is one when every byte before that is a hex digit
+    /// or white space. A signature's `/Contents` is tens of kilobytes of hex digits, so the
+    /// end is found with `memchr` and the bytes are checked by table without branching on
+    /// each one.
     fn hex_string(&self, i: usize) -> Option<(Object, usize)> {
         let d = self.data;
-        let mut j = i + 1;
-        while j < d.len() && (d[j].is_ascii_hexdigit() || is_ws(d[j])) {
-            j += 1;
-        }
-        (j < d.len() && d[j] == b'>').then(|| {
+        let body = d.get(i + 1..)?;
+        let close = memchr::memchr(b'>', body)?;
+        let valid = body[..close]
+            .iter()
+            .fold(true, |ok, &c| ok & HEX_OR_SPACE[usize::from(c)]);
+        valid.then(|| {
             (
                 Object::String(Vec::new(), lopdf::StringFormat::Hexadecimal),
-                j + 1,
+                i + 1 + close + 1,
             )
         })
     }
@@ -1068,5 +1086,36 @@ mod tests {
             &body,
         )]);
         assert_eq!(limit_of(&data, &budget(1000)), Some("max_ratio"));
+    }
+}
+
+#[cfg(test)]
+mod hex_string_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The byte-by-byte reading `hex_string` replaced: hex digits and white space, then `>`.
+    fn stepwise(d: &[u8], i: usize) -> Option<usize> {
+        let mut j = i + 1;
+        while j < d.len() && (d[j].is_ascii_hexdigit() || is_ws(d[j])) {
+            j += 1;
+        }
+        (j < d.len() && d[j] == b'>').then_some(j + 1)
+    }
+
+    proptest! {
+        #[test]
+        fn hex_strings_end_where_a_stepwise_reading_ends(
+            body in proptest::collection::vec(
+                prop::sample::select(b"0123456789abcdefABCDEF \t\r\n\0\x0c>)x<g".to_vec()),
+                0..64,
+            )
+        ) {
+            let mut data = vec![b'<'];
+            data.extend_from_slice(&body);
+            let b = Budget::new(&crate::verify::Limits::default());
+            let p = Parser { data: &data, budget: &b };
+            prop_assert_eq!(p.hex_string(0).map(|(_, end)| end), stepwise(&data, 0));
+        }
     }
 }
