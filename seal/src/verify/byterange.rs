@@ -9,6 +9,7 @@
 use lopdf::{Dictionary, Object};
 
 use super::document::Revision;
+use super::gaps::Blanked;
 
 /// What a valid ByteRange tells about the signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub(crate) struct SignedSpan {
     pub revision: usize,
     /// The decoded `/Contents` bytes (CMS plus zero padding).
     pub contents: Vec<u8>,
+    /// Index of the gap in the parsed view, when the view had it blanked.
+    pub blanked_gap: Option<usize>,
 }
 
 /// Read the `/ByteRange` as four integers, or say what is wrong with it.
@@ -46,6 +49,7 @@ pub(crate) fn check(
     revisions: &[Revision],
     sig: &Dictionary,
     sig_offset: Option<usize>,
+    blanked: Option<&Blanked>,
 ) -> Result<SignedSpan, String> {
     let raw = read_byte_range(sig)?;
     if raw.len() != 4 {
@@ -90,12 +94,18 @@ pub(crate) fn check(
         Ok(_) => return Err("/Contents is not a string".into()),
         Err(_) => return Err("the signature has no /Contents".into()),
     };
-    if *contents != decoded {
+    // In a view with this gap blanked (super::gaps), the parser read the gap's marker.
+    let blank = blanked.and_then(|bl| bl.gap(a, b));
+    let parsed_as: &[u8] = match blank {
+        Some((_, g)) => &g.marker,
+        None => &decoded,
+    };
+    if contents.as_slice() != parsed_as {
         return Err(
             "the unsigned gap does not hold this signature's /Contents (signature wrapping)".into(),
         );
     }
-    if contents.is_empty() {
+    if decoded.is_empty() {
         return Err("/Contents is empty".into());
     }
 
@@ -126,6 +136,7 @@ pub(crate) fn check(
         range: [start, a, b, c],
         revision,
         contents: decoded,
+        blanked_gap: blank.map(|(k, _)| k),
     })
 }
 

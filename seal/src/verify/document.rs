@@ -7,7 +7,6 @@ use std::collections::{HashSet, VecDeque};
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
 use super::limits::{Budget, LimitHit};
-use super::prescan::{self, Refusal};
 use crate::pdf::revisions::{revision_ends, startxref_before};
 
 /// Why an encrypted document is not verified.
@@ -68,16 +67,13 @@ fn load_prefix(prefix: &[u8], budget: &Budget) -> Result<Document, LoadFailure> 
 /// Split the file into revisions and parse each one.
 ///
 /// A `%%EOF` counts as a revision end when a `startxref` lies between it and the previous
-/// revision end, and the prefix up to it parses; the last one must parse. Before any prefix
-/// reaches `lopdf`, [`prescan::check`] bounds the streams it would inflate by itself.
+/// revision end, and the prefix up to it parses; the last one must parse. The caller runs
+/// [`super::prescan::check`] on the file first, which bounds the streams `lopdf` would
+/// inflate by itself.
 pub(crate) fn load_revisions(data: &[u8], budget: &Budget) -> Result<Vec<Revision>, LoadFailure> {
-    let Some(header) = header_offset(data) else {
+    if header_offset(data).is_none() {
         return Err(LoadFailure::NotPdf("no %PDF- header".into()));
-    };
-    prescan::check(data, header, budget).map_err(|r| match r {
-        Refusal::Limit(l) => LoadFailure::Limit(l),
-        Refusal::Encrypted => LoadFailure::NotPdf(ENCRYPTED.into()),
-    })?;
+    }
     let candidates = revision_ends(data);
     if candidates.is_empty() {
         return Err(LoadFailure::NotPdf("no %%EOF marker".into()));

@@ -22,6 +22,7 @@ mod chain;
 mod diff;
 mod digest;
 mod document;
+mod gaps;
 mod integrity;
 mod limits;
 mod prescan;
@@ -299,6 +300,9 @@ struct Partial {
     /// Index of the covered revision, when the ByteRange is sound.
     revision: Option<usize>,
     certification: Option<u8>,
+    /// The blanked gap (see `gaps`) this signature's ByteRange check accepted as its
+    /// `/Contents`: gap index, signature object, offset of its `obj` header.
+    claim: Option<(usize, ObjectId, usize)>,
 }
 
 /// Verify every signature of a PDF (see the module documentation for the pipeline).
@@ -319,11 +323,87 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
     }
     let budget = Budget::new(limits);
     let validation_time = opts.at.unwrap_or_else(OffsetDateTime::now_utc);
-    let revisions = document::load_revisions(data, &budget).map_err(|e| match e {
+    let header = document::header_offset(data)
+        .ok_or_else(|| VerifyError::NotPdf("no %PDF- header".into()))?;
+    let scan = prescan::check(data, header, &budget).map_err(|r| match r {
+        prescan::Refusal::Limit(l) => VerifyError::LimitExceeded(l),
+        prescan::Refusal::Encrypted => VerifyError::NotPdf(document::ENCRYPTED.into()),
+    })?;
+    // Parse a view with the signatures' /Contents blanked when that is provably the same
+    // (see `gaps`); otherwise, or when the proof fails, parse the file itself.
+    if scan.loaded_streams == 0
+        && let Some(blanked) = gaps::Blanked::new(data)
+        && let Ok(Verified {
+            report,
+            confirmed: true,
+        }) = verify_parsed(data, Some(&blanked), header, validation_time, opts, &budget)
+    {
+        return Ok(report);
+    }
+    verify_parsed(data, None, header, validation_time, opts, &budget).map(|v| v.report)
+}
+
+/// What [`verify_pdf`] would answer from the file's own parse and from the blanked view
+/// (module `gaps`), for tests and fuzzing: wherever `view.confirmed`, the two must agree.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ParseComparison {
+    /// The report from parsing the file itself.
+    pub file: Result<Report, VerifyError>,
+    /// The report from the view and whether the view was confirmed; `None` when no view was
+    /// made (no candidate gap, or streams the parser inflates while loading).
+    pub view: Option<(Result<Report, VerifyError>, bool)>,
+}
+
+#[doc(hidden)]
+pub fn compare_parses(data: &[u8], opts: &VerifyOptions) -> ParseComparison {
+    let budget = Budget::new(&opts.limits);
+    let at = opts.at.unwrap_or_else(OffsetDateTime::now_utc);
+    let Some(header) = document::header_offset(data) else {
+        return ParseComparison {
+            file: verify_pdf(data, opts),
+            view: None,
+        };
+    };
+    let Ok(scan) = prescan::check(data, header, &budget) else {
+        return ParseComparison {
+            file: verify_pdf(data, opts),
+            view: None,
+        };
+    };
+    let file = verify_parsed(data, None, header, at, opts, &budget).map(|v| v.report);
+    let view = (scan.loaded_streams == 0)
+        .then(|| gaps::Blanked::new(data))
+        .flatten()
+        .map(
+            |b| match verify_parsed(data, Some(&b), header, at, opts, &budget) {
+                Ok(v) => (Ok(v.report), v.confirmed),
+                Err(e) => (Err(e), false),
+            },
+        );
+    ParseComparison { file, view }
+}
+
+/// A report, and whether the view it was parsed from is confirmed to parse as the file does.
+struct Verified {
+    report: Report,
+    confirmed: bool,
+}
+
+/// Verify `data`, parsing `blanked`'s view of it when given, the file itself otherwise.
+fn verify_parsed(
+    data: &[u8],
+    blanked: Option<&gaps::Blanked>,
+    header: usize,
+    validation_time: OffsetDateTime,
+    opts: &VerifyOptions,
+    budget: &Budget,
+) -> Result<Verified, VerifyError> {
+    let parsed = blanked.map_or(data, |b| b.view.as_slice());
+    let revisions = document::load_revisions(parsed, budget).map_err(|e| match e {
         document::LoadFailure::NotPdf(m) => VerifyError::NotPdf(m),
         document::LoadFailure::Limit(l) => VerifyError::LimitExceeded(l),
     })?;
-    let header = document::header_offset(data).unwrap_or(0);
 
     // Document-level problems.
     let mut doc_problems = Vec::new();
@@ -349,7 +429,7 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
     // Signatures in every revision, newest revision first (so names come from the newest).
     let mut found: Vec<Found> = Vec::new();
     for (idx, rev) in revisions.iter().enumerate().rev() {
-        for f in document::signature_fields(&rev.doc, &budget)? {
+        for f in document::signature_fields(&rev.doc, budget)? {
             let br = document::dict_by_id(&rev.doc, f.sig_id)
                 .map(|d| byterange::read_byte_range(d).unwrap_or_default());
             let dup = found.iter().any(|g| {
@@ -394,11 +474,13 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
             f,
             &doc_problems,
             &file_digest,
+            blanked,
             opts,
             validation_time,
-            &budget,
+            budget,
         )?);
     }
+    let claims: Vec<(usize, ObjectId, usize)> = partials.iter().filter_map(|p| p.claim).collect();
     partials.sort_by_key(|p| {
         (
             p.revision.unwrap_or(usize::MAX),
@@ -441,7 +523,7 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
             budget.tick()?;
             for i in [signed, later] {
                 if reaches[i].is_none() {
-                    reaches[i] = Some(document::reachable(&revisions[i].doc, &budget)?);
+                    reaches[i] = Some(document::reachable(&revisions[i].doc, budget)?);
                 }
             }
             let (Some(old_reach), Some(new_reach)) = (&reaches[signed], &reaches[later]) else {
@@ -454,7 +536,7 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
                 new_reach,
                 later + 1,
                 &policy,
-                &budget,
+                budget,
             )? {
                 if !objects
                     .iter()
@@ -524,7 +606,11 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
         signatures.push(p.report);
     }
 
-    Ok(Report {
+    let confirmed = match blanked {
+        Some(b) => b.confirm(&revisions, &claims, header),
+        None => false,
+    };
+    let report = Report {
         document: DocumentInfo {
             sha256: hex::encode(file_digest.whole()),
             size: data.len(),
@@ -537,7 +623,8 @@ pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyErr
         },
         validation_time: rfc3339(validation_time),
         signatures,
-    })
+    };
+    Ok(Verified { report, confirmed })
 }
 
 /// Byte offset of an uncompressed indirect object in the file, from a revision's xref.
@@ -558,6 +645,7 @@ fn check_signature(
     f: &Found,
     doc_problems: &[String],
     file_digest: &digest::FileDigest,
+    blanked: Option<&gaps::Blanked>,
     opts: &VerifyOptions,
     validation_time: OffsetDateTime,
     budget: &Budget,
@@ -607,6 +695,7 @@ fn check_signature(
         failures,
         revision: None,
         certification: None,
+        claim: None,
     };
 
     // Which revision the ByteRange claims; read the signature dictionary from it.
@@ -669,7 +758,7 @@ fn check_signature(
 
     // Structure: ByteRange and Contents.
     let offset = object_offset(&revisions[sig_rev], f.sig_id, header);
-    let span = match byterange::check(data, revisions, sig_dict, offset) {
+    let span = match byterange::check(data, revisions, sig_dict, offset, blanked) {
         Ok(s) => s,
         Err(msg) => {
             failures.push(total(SubIndication::FormatFailure, msg));
@@ -821,6 +910,10 @@ fn check_signature(
         failures,
         revision: Some(span.revision),
         certification,
+        claim: span
+            .blanked_gap
+            .zip(offset)
+            .map(|(gap, at)| (gap, f.sig_id, at)),
     })
 }
 

@@ -80,7 +80,16 @@ struct RawStream {
 }
 
 /// Check every stream the parser could inflate while loading (see the module documentation).
-pub(crate) fn check(data: &[u8], header: usize, budget: &Budget) -> Result<(), Refusal> {
+/// What the scan found, besides nothing to refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scan {
+    /// Streams the parser could inflate while loading (object streams, cross-reference
+    /// streams, streams at a cross-reference offset or named as a container, streams whose
+    /// header does not read back plainly), whether or not they have a filter.
+    pub loaded_streams: usize,
+}
+
+pub(crate) fn check(data: &[u8], header: usize, budget: &Budget) -> Result<Scan, Refusal> {
     let streams = find_streams(data, budget)?;
     for s in streams.iter().filter(|s| type_is(&s.dict, b"ObjStm")) {
         if let Ok(Object::Integer(n)) = s.dict.get(b"N")
@@ -121,6 +130,7 @@ pub(crate) fn check(data: &[u8], header: usize, budget: &Budget) -> Result<(), R
     let mut containers: HashSet<u64> = HashSet::new();
     let mut containers_unknown = false;
     let mut checked: HashSet<usize> = HashSet::new();
+    let mut scan = Scan { loaded_streams: 0 };
     for s in &streams {
         let is_xref = type_is(&s.dict, b"XRef") || xref_at.contains(&s.obj_at);
         if !is_xref {
@@ -131,6 +141,7 @@ pub(crate) fn check(data: &[u8], header: usize, budget: &Budget) -> Result<(), R
             return Err(Refusal::Encrypted);
         }
         checked.insert(s.obj_at);
+        scan.loaded_streams += 1;
         match inflate(data, s, budget, true)? {
             Some(content) => match compressed_containers(&s.dict, &content) {
                 Some(c) => containers.extend(c),
@@ -152,9 +163,10 @@ pub(crate) fn check(data: &[u8], header: usize, budget: &Budget) -> Result<(), R
             continue;
         }
         budget.tick()?;
+        scan.loaded_streams += 1;
         inflate(data, s, budget, false)?;
     }
-    Ok(())
+    Ok(scan)
 }
 
 fn type_is(d: &Dictionary, ty: &[u8]) -> bool {
@@ -916,7 +928,7 @@ mod tests {
 
     fn limit_of(data: &[u8], b: &Budget) -> Option<&'static str> {
         match check(data, 0, b) {
-            Ok(()) => None,
+            Ok(_) => None,
             Err(Refusal::Limit(l)) => Some(l.limit),
             Err(Refusal::Encrypted) => Some("encrypted"),
         }
