@@ -64,9 +64,30 @@ fn parse(der: &[u8]) -> Option<X509Certificate<'_>> {
         .map(|(_, c)| c)
 }
 
+/// Whether `issuer` names and signed `child`. The signature check depends only on the child's
+/// to-be-signed bytes, its signature algorithm and value, and the issuer's key: memoised, since
+/// every document of a bureau carries the same chain.
 fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
-    child.issuer().as_raw() == issuer.subject().as_raw()
-        && child.verify_signature(Some(issuer.public_key())).is_ok()
+    if child.issuer().as_raw() != issuer.subject().as_raw() {
+        return false;
+    }
+    let algorithm = &child.signature_algorithm;
+    let parameters: Vec<u8> = algorithm.parameters.as_ref().map_or_else(Vec::new, |p| {
+        let mut out = p.tag().0.to_be_bytes().to_vec();
+        out.extend_from_slice(p.as_bytes());
+        out
+    });
+    super::memo::verified(
+        &[
+            b"x509",
+            child.tbs_certificate.as_ref(),
+            algorithm.algorithm.as_bytes(),
+            &parameters,
+            child.signature_value.as_ref(),
+            issuer.public_key().raw,
+        ],
+        || child.verify_signature(Some(issuer.public_key())).is_ok(),
+    )
 }
 
 /// Build and check the path from `signer` to one of `anchors` at `validation_time` (Unix

@@ -25,6 +25,7 @@ mod document;
 mod gaps;
 mod integrity;
 mod limits;
+mod memo;
 mod prescan;
 pub mod report;
 mod seal;

@@ -21,41 +21,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
     crate::seal_object::rfc3339(t)
 }
 
-type Digest = [u8; 32];
-
-fn sha256(data: &[u8]) -> Digest {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, data).as_ref());
-    out
-}
-
-/// A small memo of a pure function of content, keyed by the SHA-256 of its input: decoding
-/// the same seal picture or the same image stream twice gives the same samples, so a folder of
-/// documents sealed with one seal decodes its picture once. Bounded; a poisoned lock only
-/// disables the memo.
-struct Memo<V: Clone>(std::sync::Mutex<std::collections::VecDeque<(Digest, V)>>);
-
-impl<V: Clone> Memo<V> {
-    const CAPACITY: usize = 32;
-
-    const fn new() -> Self {
-        Self(std::sync::Mutex::new(std::collections::VecDeque::new()))
-    }
-
-    fn get(&self, key: &Digest) -> Option<V> {
-        let guard = self.0.lock().ok()?;
-        guard.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-    }
-
-    fn put(&self, key: Digest, value: V) {
-        if let Ok(mut guard) = self.0.lock() {
-            if guard.len() >= Self::CAPACITY {
-                guard.pop_front();
-            }
-            guard.push_back((key, value));
-        }
-    }
-}
+use super::memo::{Digest, Memo, sha256};
 
 /// Decoded image samples: byte length and SHA-256.
 type SampleDigest = (usize, Digest);
@@ -264,7 +230,11 @@ pub(crate) fn check(
         }
     };
     let info = seal.info();
-    let maker_signature_valid = seal.verify_maker_signature().is_ok();
+    // The maker's signature is a function of the seal object alone, which every document
+    // sealed with that seal carries.
+    let maker_signature_valid = super::memo::verified(&[b"seal-maker", seal_der], || {
+        seal.verify_maker_signature().is_ok()
+    });
     if !maker_signature_valid {
         failures.push(fail(
             SubIndication::SigConstraintsFailure,
