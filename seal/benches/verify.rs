@@ -35,7 +35,7 @@ fn bench_verify(c: &mut Criterion) {
             Err(_) => eprintln!("skipping {name}: corpus not found at {CORPUS}"),
         }
     }
-    for name in ["plain-1page.pdf", "large-200p.pdf"] {
+    for name in ["plain-1page.pdf", "licence-cjk.pdf", "large-200p.pdf"] {
         if let Ok(d) = std::fs::read(format!("{CORPUS}/{name}")) {
             let sealed = sealer.seal(&d, &SignOptions::default()).expect("seal").pdf;
             inputs.push((format!("chop-sealed-{name}"), sealed));
