@@ -380,6 +380,15 @@ fn read_credential(dir: &Path, name: &str) -> Result<Credential, DevPkiError> {
 }
 
 impl DevPki {
+    /// The certificates above the signer, nearest first (issuing CA, root): what a CMS
+    /// carries besides the signer's own.
+    pub fn chain(&self) -> Vec<Vec<u8>> {
+        vec![
+            self.issuing_ca.cert_der.clone(),
+            self.root_ca.cert_der.clone(),
+        ]
+    }
+
     /// Generate the whole development PKI and seal for `opts` (issue 2 §2).
     ///
     /// The 统一社会信用代码 is validated first; a wrong check character is refused with a

@@ -38,10 +38,7 @@ fn bench_licence(c: &mut Criterion) {
     let templates = LicenceTemplates::builtin().expect("templates");
     let pki = DevPki::generate(&DevPkiOptions::default()).expect("dev PKI");
     let key = pki.signer.signer();
-    let chain = vec![
-        pki.issuing_ca.cert_der.clone(),
-        pki.root_ca.cert_der.clone(),
-    ];
+    let chain = pki.chain();
     let sealer = Sealer::new(&key, &pki.signer.cert_der, &chain, &pki.seal).expect("sealer");
     // Warm the fonts (parsed once per process).
     for t in templates.iter() {

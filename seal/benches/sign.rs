@@ -11,10 +11,7 @@ const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus")
 fn bench_sign(c: &mut Criterion) {
     let pki = DevPki::generate(&DevPkiOptions::default()).expect("dev PKI");
     let key = pki.signer.signer();
-    let chain = vec![
-        pki.issuing_ca.cert_der.clone(),
-        pki.root_ca.cert_der.clone(),
-    ];
+    let chain = pki.chain();
     let sealer = Sealer::new(&key, &pki.signer.cert_der, &chain, &pki.seal).expect("sealer");
     let opts = SignOptions::default();
     let mut group = c.benchmark_group("seal");

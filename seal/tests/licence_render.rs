@@ -740,10 +740,7 @@ fn sealed_licence_shows_the_seal_and_pyhanko_judges_it_valid() {
     };
     let pki = DevPki::generate(&DevPkiOptions::default()).unwrap();
     let key = pki.signer.signer();
-    let chain = vec![
-        pki.issuing_ca.cert_der.clone(),
-        pki.root_ca.cert_der.clone(),
-    ];
+    let chain = pki.chain();
     let sealer = Sealer::new(&key, &pki.signer.cert_der, &chain, &pki.seal).unwrap();
     let dir = scratch("sealed");
     let root = dir.join("root.pem");

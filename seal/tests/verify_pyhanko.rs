@@ -301,10 +301,7 @@ fn chop_agrees_with_pyhanko() {
     // Files Chop seals, with a fresh development PKI.
     let pki = DevPki::generate(&DevPkiOptions::default()).unwrap();
     let key = pki.signer.signer();
-    let chain = vec![
-        pki.issuing_ca.cert_der.clone(),
-        pki.root_ca.cert_der.clone(),
-    ];
+    let chain = pki.chain();
     let sealer = Sealer::new(&key, &pki.signer.cert_der, &chain, &pki.seal).unwrap();
     let dev_root = dir.path().join("dev-root.pem");
     std::fs::write(&dev_root, pki.root_ca.cert_pem()).unwrap();

@@ -170,10 +170,7 @@ fn trusted(extra: Vec<u8>) -> VerifyOptions {
 fn every_kind_of_report_matches_the_schema() {
     let pki = DevPki::generate(&DevPkiOptions::default()).unwrap();
     let key = pki.signer.signer();
-    let chain = vec![
-        pki.issuing_ca.cert_der.clone(),
-        pki.root_ca.cert_der.clone(),
-    ];
+    let chain = pki.chain();
     let sealer = Sealer::new(&key, &pki.signer.cert_der, &chain, &pki.seal).unwrap();
     let plain = std::fs::read(format!("{CORPUS}/plain-1page.pdf")).unwrap();
     let sealed = sealer.seal(&plain, &SignOptions::default()).unwrap().pdf;

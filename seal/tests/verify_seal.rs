@@ -74,10 +74,7 @@ fn sealed(
     if let Some(a) = alpha {
         objects.push((14, image(w, h, "DeviceGray", a, None)));
     }
-    let chain = vec![
-        pki.issuing_ca.cert_der.clone(),
-        pki.root_ca.cert_der.clone(),
-    ];
+    let chain = pki.chain();
     sign_revision_with(
         &corpus("plain-1page.pdf"),
         &objects,

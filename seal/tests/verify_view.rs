@@ -4,13 +4,14 @@
 
 use proptest::prelude::*;
 
+mod common;
+use common::{CORPUS, append_raw};
+
 use chop_keys_dev::{DevPki, DevPkiOptions};
 use chop_seal::sign::{Sealer, SignOptions};
 use chop_seal::verify::{VerifyOptions, compare_parses, verify_pdf};
 use lopdf::Object;
 use time::OffsetDateTime;
-
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus");
 
 struct Fixture {
     opts: VerifyOptions,
@@ -22,10 +23,7 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let pki = DevPki::generate(&DevPkiOptions::default()).expect("dev PKI");
         let key = pki.signer.signer();
-        let chain = vec![
-            pki.issuing_ca.cert_der.clone(),
-            pki.root_ca.cert_der.clone(),
-        ];
+        let chain = pki.chain();
         let sealer = Sealer::new(&key, &pki.signer.cert_der, &chain, &pki.seal).expect("sealer");
         let plain = std::fs::read(format!("{CORPUS}/plain-1page.pdf")).expect("corpus");
         let sealed = sealer
@@ -107,35 +105,14 @@ fn the_view_is_used_for_chop_and_pyhanko_signatures_and_agrees_on_the_corpus() {
 
 /// Append an incremental update with `objects` (number, body) to `data`.
 fn append(data: &[u8], objects: &[(u32, Vec<u8>)]) -> Vec<u8> {
-    let doc = lopdf::Document::load_mem(data).expect("parse");
-    let root = doc.trailer.get(b"Root").expect("root").clone();
-    let Object::Reference((rn, rg)) = root else {
-        panic!("root")
-    };
-    let prev = chop_seal::pdf::revisions::startxref_before(data, data.len()).expect("startxref");
-    let size = doc.max_id + 1;
-    let mut out = data.to_vec();
-    out.push(b'\n');
-    let mut entries = Vec::new();
-    for (n, body) in objects {
-        entries.push((*n, out.len()));
-        out.extend_from_slice(format!("{n} 0 obj\n").as_bytes());
-        out.extend_from_slice(body);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(b"xref\n0 1\n0000000000 65535 f \n");
-    for (n, at) in &entries {
-        out.extend_from_slice(format!("{n} 1\n{at:010} 00000 n \n").as_bytes());
-    }
-    let size = size.max(objects.iter().map(|(n, _)| n + 1).max().unwrap_or(0));
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {size} /Root {rn} {rg} R /Prev {prev} >>\nstartxref\n{xref}\n%%EOF\n"
-        )
-        .as_bytes(),
-    );
-    out
+    append_raw(data, objects, 1000)
+}
+
+/// Point object `number`'s entry in the last cross-reference section at `offset`.
+fn point_entry(data: &mut [u8], number: u32, offset: usize) {
+    let needle = format!("{number} 1\n");
+    let p = memchr::memmem::rfind(data, needle.as_bytes()).expect("entry") + needle.len();
+    data[p..p + 10].copy_from_slice(format!("{offset:010}").as_bytes());
 }
 
 /// The `[a, b)` of the signature's /ByteRange.
@@ -176,26 +153,12 @@ fn a_signature_dictionary_rewritten_elsewhere_is_not_read_from_the_view() {
 }
 
 #[test]
-fn another_object_over_the_signature_dictionary_is_not_read_from_the_view() {
-    let sealed = &fixture().sealed;
-    let (_, at, _) = signature(sealed);
-    // An xref entry naming the signature dictionary's offset for another object number.
-    let mut changed = append(sealed, &[(990, b"<< /Type /Annot >>".to_vec())]);
-    let needle = b"990 1\n";
-    let p = memchr::memmem::rfind(&changed, needle).expect("entry") + needle.len();
-    changed[p..p + 10].copy_from_slice(format!("{at:010}").as_bytes());
-    agree(
-        &changed,
-        "second object number over the signature dictionary",
-    );
-}
-
-#[test]
 fn a_byte_range_over_another_hex_string_is_not_read_from_the_view() {
     let sealed = &fixture().sealed;
     let digits = "41".repeat(24);
     // The object's own hex string, named as a gap by a /ByteRange in a literal string.
-    let start = sealed.len() + 1 + "990 0 obj\n<< /Type /Annot /Contents ".len();
+    let base = sealed.len() + usize::from(!sealed.ends_with(b"\n"));
+    let start = base + "990 0 obj\n<< /Type /Annot /Contents ".len();
     let end = start + digits.len() + 2;
     let body =
         format!("<< /Type /Annot /Contents <{digits}> /NM (/ByteRange [0 {start} {end} 0]) >>");
@@ -209,20 +172,18 @@ fn a_byte_range_over_another_hex_string_is_not_read_from_the_view() {
 }
 
 #[test]
-fn an_xref_entry_into_the_signature_dictionary_agrees() {
+fn xref_entries_pointing_into_the_signature_dictionary_agree() {
     let sealed = &fixture().sealed;
-    let (_, _, (gap_start, _)) = signature(sealed);
-    // The signed bytes cannot be changed, but a later xref entry may point anywhere: here at
-    // the signature dictionary's /Contents key, which parses as a name.
+    let (_, at, (gap_start, _)) = signature(sealed);
+    // The signed bytes cannot be changed, but a later xref entry may point anywhere: another
+    // object number at the signature dictionary's own offset, and one at its /Contents key
+    // (which parses as a name).
     let key = memchr::memmem::rfind(&sealed[..gap_start], b"/Contents").expect("key");
-    let mut changed = append(sealed, &[(990, b"null".to_vec())]);
-    let needle = b"990 1\n";
-    let p = memchr::memmem::rfind(&changed, needle).expect("entry") + needle.len();
-    changed[p..p + 10].copy_from_slice(format!("{key:010}").as_bytes());
-    agree(
-        &changed,
-        "xref entry pointing into the signature dictionary",
-    );
+    for (offset, what) in [(at, "the dictionary's offset"), (key, "its /Contents key")] {
+        let mut changed = append(sealed, &[(990, b"null".to_vec())]);
+        point_entry(&mut changed, 990, offset);
+        agree(&changed, what);
+    }
 }
 
 #[test]
@@ -247,9 +208,7 @@ fn a_literal_string_over_the_gap_is_not_read_from_the_view() {
         &signed,
         &[(990, b"null % )".to_vec()), (77, b"null".to_vec())],
     );
-    let needle = b"77 1\n";
-    let p = memchr::memmem::rfind(&changed, needle).expect("entry") + needle.len();
-    changed[p..p + 10].copy_from_slice(format!("{at:010}").as_bytes());
+    point_entry(&mut changed, 77, at);
     let (gap_start, gap_end) = gap_of(&changed);
     let doc = lopdf::Document::load_mem(&changed).expect("parses");
     match doc.objects.get(&(77, 0)) {

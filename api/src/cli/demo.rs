@@ -37,10 +37,7 @@ fn run_inner(args: Args) -> Result<u8, Failure> {
     super::sign::write_atomically(&sample_path, &sample)?;
 
     let key = pki.signer.signer();
-    let chain = vec![
-        pki.issuing_ca.cert_der.clone(),
-        pki.root_ca.cert_der.clone(),
-    ];
+    let chain = pki.chain();
     let sealer = Sealer::new(&key, &pki.signer.cert_der, &chain, &pki.seal)
         .map_err(|e| Failure::new(exit::BAD_CREDENTIALS, e.to_string()))?;
     let opts = SignOptions {
