@@ -426,7 +426,7 @@ impl Registry {
             return Ok(());
         }
         let mut firsts = Vec::with_capacity(counts.len());
-        let _turn = self.write_turn.lock().await;
+        let _turn = self.write_turn().lock().await;
         on_pool!(self.store(), pool => {
             let mut tx = pool.begin().await?;
             for ((org, code), n) in &counts {

@@ -149,10 +149,6 @@ pub struct Registry {
     public_url: String,
     pki: Arc<DevPki>,
     sealers: Mutex<HashMap<String, Arc<seals::SealCredentials>>>,
-    /// The registry's own write transactions take turns in this process: on SQLite, writers
-    /// on different connections that collide wait in SQLite's busy handler, which sleeps in
-    /// steps of milliseconds; queueing here instead costs nothing.
-    write_turn: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -189,7 +185,6 @@ impl Registry {
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             pki: Arc::new(pki),
             sealers: Mutex::new(HashMap::new()),
-            write_turn: tokio::sync::Mutex::new(()),
         };
         registry.reconcile().await?;
         let bureau = ensure_dev_bureau(&registry).await?;
@@ -223,9 +218,15 @@ impl Registry {
         &self.pki.root_ca.cert_der
     }
 
+    /// The turn the registry's write transactions take with each other and, on SQLite, with
+    /// the log's appends ([`Store::write_turn`]). Never held across an append.
+    fn write_turn(&self) -> &tokio::sync::Mutex<()> {
+        self.store().write_turn()
+    }
+
     /// Step 3 of a change: upserts rows at their records' seqs (one transaction).
     async fn apply_rows(&self, docs: &[(i64, &rows::RowDoc)]) -> Result<(), RegistryError> {
-        let _turn = self.write_turn.lock().await;
+        let _turn = self.write_turn().lock().await;
         rows::apply(self.store(), docs).await
     }
 
@@ -296,7 +297,7 @@ impl Registry {
             docs.push(doc);
         }
         {
-            let _turn = self.write_turn.lock().await;
+            let _turn = self.write_turn().lock().await;
             rows::put_evidence_many(self.store(), documents, &evidence).await?;
         }
         let receipts = self.archive.appender().append(entries).await?;

@@ -82,6 +82,15 @@ pub struct Evidence {
 }
 
 impl Store {
+    /// The turn this process's write transactions take (see `SqliteStore`'s field): the
+    /// registry's writes, and on SQLite also the log's appends.
+    pub fn write_turn(&self) -> &tokio::sync::Mutex<()> {
+        match self {
+            Store::Sqlite(s) => s.write_turn(),
+            Store::Postgres(p) => p.write_turn(),
+        }
+    }
+
     /// Opens (creating if needed) the database at `location` and applies pending migrations.
     pub async fn open(location: &Location) -> Result<Store, StoreError> {
         match location {

@@ -34,6 +34,9 @@ const MAX_CONNECTIONS: u32 = 8;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The registry's write transactions take turns here (PostgreSQL's row locks would let
+    /// them run at once; the turn keeps both back ends on one code path).
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Largest record payload sent in one `INSERT … UNNEST` statement. sqlx 0.9.0 does not set
@@ -105,7 +108,15 @@ impl PgStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            write_turn: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// See [`PgStore`]'s field `write_turn`.
+    pub fn write_turn(&self) -> &tokio::sync::Mutex<()> {
+        &self.write_turn
     }
 
     /// The connection pool (for the registry's tables, `crate::registry`).
