@@ -4,6 +4,8 @@
 //! payload byte changes. A missing validator fails the test when CI=true and is skipped LOUDLY
 //! otherwise.
 
+mod common;
+
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -32,41 +34,15 @@ fn ok(o: Output) -> Output {
     o
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
-
-/// Writes past the test harness's output capture, so a skipped judge is always visible.
-fn loud(message: &str) {
-    let _ = std::io::stderr().write_all(format!("\n!!!!! {message} !!!!!\n\n").as_bytes());
-}
-
 /// The Library of Congress bagit validator: `$CHOP_VENV/bin`, the workspace's
 /// `.venv-interop/bin`, or `PATH`.
 fn bagit_py() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(v) = std::env::var_os("CHOP_VENV") {
-        dirs.push(PathBuf::from(v).join("bin"));
-    }
-    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-interop/bin"));
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    let found = dirs
-        .into_iter()
-        .map(|d| d.join("bagit.py"))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        let hint = "python3 -m venv .venv-interop && .venv-interop/bin/pip install bagit";
-        assert!(
-            !in_ci(),
-            "judge bagit.py is missing and CI=true: a missing judge is a failure in CI ({hint})"
-        );
-        loud(&format!(
-            "judge bagit.py not found ({hint}); the bagit interop check did NOT run"
-        ));
-    }
-    found
+    common::venv_judge(
+        "bagit.py",
+        &["bagit.py"],
+        "python3 -m venv .venv-interop && .venv-interop/bin/pip install bagit",
+        "the bagit interop check did NOT run",
+    )
 }
 
 /// A small one-page PDF.

@@ -21,9 +21,9 @@
 //! `CHOP_SCHEMATHESIS_SEED` and `CHOP_SCHEMATHESIS_EXAMPLES` (per operation) override the fixed
 //! seed and the example count, e.g. for a longer run by hand.
 
+mod common;
 mod server_support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -56,41 +56,15 @@ const DEFAULT_SEED: u64 = 20_261_122;
 /// the shared 2-core machine (debug build).
 const DEFAULT_EXAMPLES: u32 = 25;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
-
-/// Writes past the test harness's output capture, so a skipped judge is always visible.
-fn loud(message: &str) {
-    let _ = std::io::stderr().write_all(format!("\n!!!!! {message} !!!!!\n\n").as_bytes());
-}
-
 /// The schemathesis CLI (`st`): `$CHOP_VENV/bin`, the workspace's `.venv-interop/bin`, or
 /// `PATH`.
 fn schemathesis() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(v) = std::env::var_os("CHOP_VENV") {
-        dirs.push(PathBuf::from(v).join("bin"));
-    }
-    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-interop/bin"));
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    let found = dirs
-        .into_iter()
-        .flat_map(|d| [d.join("st"), d.join("schemathesis")])
-        .find(|p| p.is_file());
-    if found.is_none() {
-        let hint = "scripts/test fills .venv-interop from scripts/requirements-judges.txt";
-        assert!(
-            !in_ci(),
-            "judge schemathesis is missing and CI=true: a missing judge is a failure in CI ({hint})"
-        );
-        loud(&format!(
-            "judge schemathesis (st) not found ({hint}); the schemathesis run did NOT happen"
-        ));
-    }
-    found
+    common::venv_judge(
+        "schemathesis (st)",
+        &["st", "schemathesis"],
+        "scripts/test fills .venv-interop from scripts/requirements-judges.txt",
+        "the schemathesis run did NOT happen",
+    )
 }
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {

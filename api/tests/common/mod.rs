@@ -4,8 +4,9 @@
 //! acknowledged appends are collected line by line.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -26,6 +27,37 @@ pub fn run(args: &[&str]) -> Output {
 /// Whether this is a CI run (`CI=true`).
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Writes past the test harness's output capture, so a skipped judge is always visible.
+pub fn loud(message: &str) {
+    let _ = std::io::stderr().write_all(format!("\n!!!!! {message} !!!!!\n\n").as_bytes());
+}
+
+/// A judge installed by pip: the first of `files` in `$CHOP_VENV/bin`, the workspace's
+/// `.venv-interop/bin`, or `PATH`. Missing, it fails the test in CI and is reported loudly
+/// elsewhere: `judge {name} not found ({hint}); {skipped}`.
+pub fn venv_judge(name: &str, files: &[&str], hint: &str, skipped: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(v) = std::env::var_os("CHOP_VENV") {
+        dirs.push(PathBuf::from(v).join("bin"));
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-interop/bin"));
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    let found = dirs
+        .into_iter()
+        .flat_map(|d| files.iter().map(move |f| d.join(f)))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            !in_ci(),
+            "judge {name} is missing and CI=true: a missing judge is a failure in CI ({hint})"
+        );
+        loud(&format!("judge {name} not found ({hint}); {skipped}"));
+    }
+    found
 }
 
 /// A PostgreSQL database made for one test.
