@@ -728,30 +728,8 @@ fn certification_controls_invisible_and_prepared_signatures_pass() {
 
     // Under P=2 a signature field the certifier placed (empty and visible, in the certified
     // revision) may be signed later: its rectangle was certified.
-    let prepared = certified_doc(
-        2,
-        Doc {
-            fields_extra: "12 0 R".into(),
-            annots_extra: "12 0 R".into(),
-            objects: vec![(
-                12,
-                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /Rect [300 100 500 160] /F 4 /P 3 0 R >>".into(),
-            )],
-            ..Doc::default()
-        },
-    );
-    let signed_later = sign_revision(
-        &prepared,
-        &[
-            (
-                12,
-                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 42 0 R /Rect [300 100 500 160] /F 4 /P 3 0 R /AP << /N 43 0 R >> >>".into(),
-            ),
-            (43, text_appearance("signed")),
-            (42, sig_dict("")),
-        ],
-        60,
-    );
+    let prepared = certified_with_empty_sig_field();
+    let signed_later = sign_empty_field(&prepared, "300 100 500 160");
     let r = verify(&signed_later);
     let cert = by_name(&r, "Sig1");
     assert_eq!(
@@ -764,18 +742,7 @@ fn certification_controls_invisible_and_prepared_signatures_pass() {
     assert_eq!(by_name(&r, "Sig2").indication, Indication::TotalPassed);
 
     // ... but moving or enlarging it is not signing it.
-    let moved = sign_revision(
-        &prepared,
-        &[
-            (
-                12,
-                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 42 0 R /Rect [0 0 595 842] /F 4 /P 3 0 R /AP << /N 43 0 R >> >>".into(),
-            ),
-            (43, text_appearance("signed")),
-            (42, sig_dict("")),
-        ],
-        60,
-    );
+    let moved = sign_empty_field(&prepared, "0 0 595 842");
     let cert = by_name(&verify(&moved), "Sig1");
     assert_eq!(cert.indication, Indication::TotalFailed);
 }

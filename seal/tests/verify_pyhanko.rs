@@ -178,30 +178,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
 /// certifier, signed in a later revision (the workflow DocMDP P=2 exists for).
 fn prepared_field_signed() -> Vec<u8> {
     use common::*;
-    let prepared = certified_doc(
-        2,
-        Doc {
-            fields_extra: "12 0 R".into(),
-            annots_extra: "12 0 R".into(),
-            objects: vec![(
-                12,
-                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /Rect [300 100 500 160] /F 4 /P 3 0 R >>".into(),
-            )],
-            ..Doc::default()
-        },
-    );
-    sign_revision(
-        &prepared,
-        &[
-            (
-                12,
-                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 42 0 R /Rect [300 100 500 160] /F 4 /P 3 0 R /AP << /N 43 0 R >> >>".into(),
-            ),
-            (43, text_appearance("signed")),
-            (42, sig_dict("")),
-        ],
-        60,
-    )
+    sign_empty_field(&certified_with_empty_sig_field(), "300 100 500 160")
 }
 
 /// A P=2 certified document, an invisible approval signature `Sig2`, then a visible `Sig3`.

@@ -375,3 +375,38 @@ pub fn add_signature(
 /// The catalog entry a certified document keeps: `/Perms` pointing at its certification
 /// signature (11 0 R in [`certified`]).
 pub const PERMS: &str = "/Perms << /DocMDP 11 0 R >>";
+
+/// A P=2 certified document with an empty visible signature field `Sig2` (object 12) that the
+/// certifier placed at `[300 100 500 160]`.
+pub fn certified_with_empty_sig_field() -> Vec<u8> {
+    certified_doc(
+        2,
+        Doc {
+            fields_extra: "12 0 R".into(),
+            annots_extra: "12 0 R".into(),
+            objects: vec![(
+                12,
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /Rect [300 100 500 160] /F 4 /P 3 0 R >>".into(),
+            )],
+            ..Doc::default()
+        },
+    )
+}
+
+/// [`certified_with_empty_sig_field`]'s `Sig2` signed in a new revision, its widget at `rect`.
+pub fn sign_empty_field(prepared: &[u8], rect: &str) -> Vec<u8> {
+    sign_revision(
+        prepared,
+        &[
+            (
+                12,
+                format!(
+                    "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig2) /V 42 0 R /Rect [{rect}] /F 4 /P 3 0 R /AP << /N 43 0 R >> >>"
+                ),
+            ),
+            (43, text_appearance("signed")),
+            (42, sig_dict("")),
+        ],
+        60,
+    )
+}
