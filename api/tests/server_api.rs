@@ -18,7 +18,7 @@ use chop_archive::proof::verify_proof_file;
 use chop_archive::record::{Record, RecordKind};
 use reqwest::blocking::multipart;
 use serde_json::{Value, json};
-use server_support::{Pki, Server, assert_problem, chop_ok, client, json_ok};
+use server_support::{Pki, Server, assert_problem, chop_ok, client, json_ok, post_pdf};
 
 fn b64(s: &str) -> Hash {
     Hash::from_base64(s).unwrap()
@@ -237,12 +237,12 @@ fn keys_auth_and_bad_input(db: Option<&str>) {
         "forbidden",
     );
     assert_problem(
-        c.post(s.url("/v1/archive/ingest"))
-            .bearer_auth(&auditor)
-            .header("content-type", "application/pdf")
-            .body(b"%PDF-1.7\n".to_vec())
-            .send()
-            .unwrap(),
+        post_pdf(
+            &s,
+            "/v1/archive/ingest",
+            Some(&auditor),
+            b"%PDF-1.7\n".to_vec(),
+        ),
         403,
         "forbidden",
     );
@@ -325,11 +325,7 @@ fn keys_auth_and_bad_input(db: Option<&str>) {
 
     // Bad uploads: not a PDF, the wrong media type, too large, a form without a file.
     assert_problem(
-        c.post(s.url("/v1/verify"))
-            .header("content-type", "application/pdf")
-            .body("hello, not a PDF")
-            .send()
-            .unwrap(),
+        post_pdf(&s, "/v1/verify", None, "hello, not a PDF"),
         422,
         "not-a-pdf",
     );
@@ -345,21 +341,12 @@ fn keys_auth_and_bad_input(db: Option<&str>) {
     let mut huge = b"%PDF-1.7\n".to_vec();
     huge.resize(70_000, b' ');
     assert_problem(
-        c.post(s.url("/v1/verify"))
-            .header("content-type", "application/pdf")
-            .body(huge.clone())
-            .send()
-            .unwrap(),
+        post_pdf(&s, "/v1/verify", None, huge.clone()),
         413,
         "payload-too-large",
     );
     assert_problem(
-        c.post(s.url("/v1/archive/ingest"))
-            .bearer_auth(&arch)
-            .header("content-type", "application/pdf")
-            .body(huge)
-            .send()
-            .unwrap(),
+        post_pdf(&s, "/v1/archive/ingest", Some(&arch), huge),
         413,
         "payload-too-large",
     );
@@ -385,12 +372,12 @@ fn keys_auth_and_bad_input(db: Option<&str>) {
         "not-a-pdf",
     );
     let v = assert_problem(
-        c.post(s.url("/v1/archive/ingest?retention=forever"))
-            .bearer_auth(&arch)
-            .header("content-type", "application/pdf")
-            .body(b"%PDF-1.7\n".to_vec())
-            .send()
-            .unwrap(),
+        post_pdf(
+            &s,
+            "/v1/archive/ingest?retention=forever",
+            Some(&arch),
+            b"%PDF-1.7\n".to_vec(),
+        ),
         422,
         "validation-failed",
     );
@@ -560,14 +547,7 @@ fn verify_archive_and_export(db: Option<&str>) {
     let (_, auditor) = create_key(&s, &admin, json!({"role": "auditor"}));
 
     // Verification: raw body and multipart, the same report as `chop verify --json`.
-    let report = json_ok(
-        c.post(s.url("/v1/verify"))
-            .header("content-type", "application/pdf")
-            .body(sealed.clone())
-            .send()
-            .unwrap(),
-        200,
-    );
+    let report = json_ok(post_pdf(&s, "/v1/verify", None, sealed.clone()), 200);
     let sigs = report["signatures"].as_array().unwrap();
     assert_eq!(sigs.len(), 1, "{report}");
     assert_eq!(sigs[0]["indication"], "TOTAL-PASSED", "{report}");
@@ -605,21 +585,10 @@ fn verify_archive_and_export(db: Option<&str>) {
         .position(|w| w == b"(Li")
         .expect("the page text is in the PDF");
     tampered[at + 1] = b'X';
-    let bad = json_ok(
-        c.post(s.url("/v1/verify"))
-            .header("content-type", "application/pdf")
-            .body(tampered.clone())
-            .send()
-            .unwrap(),
-        200,
-    );
+    let bad = json_ok(post_pdf(&s, "/v1/verify", None, tampered.clone()), 200);
     assert_eq!(bad["signatures"][0]["indication"], "TOTAL-FAILED", "{bad}");
     assert_problem(
-        c.post(s.url("/v1/verify"))
-            .header("content-type", "application/pdf")
-            .body(server_support::base_pdf("unsigned"))
-            .send()
-            .unwrap(),
+        post_pdf(&s, "/v1/verify", None, server_support::base_pdf("unsigned")),
         422,
         "no-signature",
     );
@@ -645,12 +614,7 @@ fn verify_archive_and_export(db: Option<&str>) {
     let seq = first["seq"].as_u64().unwrap();
     let before = archive_records(&s);
     assert_problem(
-        c.post(s.url("/v1/archive/ingest"))
-            .bearer_auth(&arch)
-            .header("content-type", "application/pdf")
-            .body(tampered)
-            .send()
-            .unwrap(),
+        post_pdf(&s, "/v1/archive/ingest", Some(&arch), tampered),
         422,
         "document-refused",
     );

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use server_support::{Server, assert_problem, base_pdf, chop_ok, client, json_ok};
+use server_support::{Server, assert_problem, base_pdf, chop_ok, client, json_ok, post_pdf};
 
 const BUREAU_USCC: &str = "91350100M000100Y43";
 
@@ -188,13 +188,12 @@ fn story(dir: &Path, db: Option<&str>) {
         403,
         "forbidden",
     );
-    let r = client()
-        .post(s.url(&format!("/v1/sign?seal_id={other_seal}")))
-        .header("authorization", bearer(&issuer_key))
-        .header("content-type", "application/pdf")
-        .body(base_pdf("not yours"))
-        .send()
-        .unwrap();
+    let r = post_pdf(
+        &s,
+        &format!("/v1/sign?seal_id={other_seal}"),
+        Some(&issuer_key),
+        base_pdf("not yours"),
+    );
     assert_problem(r, 403, "forbidden");
 
     // Bad input: bad data (every field named), malformed JSON, a non-PDF upload.
@@ -221,13 +220,12 @@ fn story(dir: &Path, db: Option<&str>) {
         .send()
         .unwrap();
     assert_problem(r, 400, "malformed-json");
-    let r = client()
-        .post(s.url(&format!("/v1/sign?seal_id={seal_id}")))
-        .header("authorization", bearer(&issuer_key))
-        .header("content-type", "application/pdf")
-        .body(b"GIF89a not a pdf".to_vec())
-        .send()
-        .unwrap();
+    let r = post_pdf(
+        &s,
+        &format!("/v1/sign?seal_id={seal_id}"),
+        Some(&issuer_key),
+        b"GIF89a not a pdf".to_vec(),
+    );
     assert_problem(r, 422, "not-a-pdf");
     assert_eq!(records(&s), before, "refused requests store nothing");
 
@@ -370,13 +368,12 @@ fn story(dir: &Path, db: Option<&str>) {
     assert_eq!(listed["items"][0]["identifier"], id.as_str());
 
     // Sealing any PDF with the bureau's seal, archived as document.sealed.
-    let r = client()
-        .post(s.url(&format!("/v1/sign?seal_id={seal_id}&page=1&x=120&y=40")))
-        .header("authorization", bearer(&issuer_key))
-        .header("content-type", "application/pdf")
-        .body(base_pdf("准予行政许可决定书"))
-        .send()
-        .unwrap();
+    let r = post_pdf(
+        &s,
+        &format!("/v1/sign?seal_id={seal_id}&page=1&x=120&y=40"),
+        Some(&issuer_key),
+        base_pdf("准予行政许可决定书"),
+    );
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.headers().get("x-chop-record-seq").is_some());
     let sealed = r.bytes().unwrap().to_vec();

@@ -172,6 +172,23 @@ pub fn client() -> Client {
         .unwrap()
 }
 
+/// POSTs `body` as `application/pdf` to `path`, with `key` as the Bearer token when given.
+pub fn post_pdf(
+    s: &Server,
+    path: &str,
+    key: Option<&str>,
+    body: impl Into<reqwest::blocking::Body>,
+) -> Response {
+    let mut r = client()
+        .post(s.url(path))
+        .header("content-type", "application/pdf")
+        .body(body);
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    r.send().unwrap()
+}
+
 /// Asserts `r` is a problem+json response of `status` and type slug `slug`; returns its body.
 pub fn assert_problem(r: Response, status: u16, slug: &str) -> serde_json::Value {
     let got = r.status().as_u16();
