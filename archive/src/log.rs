@@ -32,7 +32,7 @@ use crate::merkle::{
 };
 use crate::note::{NoteSigner, NoteVerifier};
 use crate::proof::TlogProof;
-use crate::record::{NewRecord, Record, RecordBuilder, RecordError};
+use crate::record::{EncodedRecord, NewRecord, Record, RecordBuilder, RecordError};
 
 /// Longest idempotency key accepted, in bytes.
 pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 256;
@@ -95,6 +95,20 @@ pub struct BatchRecord {
     pub record_hash: Hash,
     /// SHA-256(0x00 ‖ bytes).
     pub leaf_hash: Hash,
+}
+
+impl BatchRecord {
+    /// An encoded record to append, under its caller's idempotency key.
+    pub fn new(encoded: EncodedRecord, idempotency_key: Option<String>) -> Self {
+        Self {
+            seq: encoded.record.seq,
+            idempotency_key,
+            record: encoded.record,
+            bytes: encoded.bytes,
+            record_hash: encoded.record_hash,
+            leaf_hash: encoded.leaf_hash,
+        }
+    }
 }
 
 /// Everything one atomic append writes.
@@ -393,14 +407,7 @@ impl<S: LogStorage> Log<S> {
                     in_call.insert(k, encoded.record.seq);
                 }
                 plan.push(Ok(batch.len()));
-                batch.push(BatchRecord {
-                    seq: encoded.record.seq,
-                    idempotency_key: e.idempotency_key.clone(),
-                    record: encoded.record,
-                    bytes: encoded.bytes,
-                    record_hash: encoded.record_hash,
-                    leaf_hash: encoded.leaf_hash,
-                });
+                batch.push(BatchRecord::new(encoded, e.idempotency_key.clone()));
             }
 
             if !batch.is_empty() {

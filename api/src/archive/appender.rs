@@ -336,14 +336,7 @@ async fn fast_append(
         let encoded = builder
             .build(e.record.clone())
             .map_err(|error| LogError::InvalidEntry { position, error })?;
-        records.push(BatchRecord {
-            seq: encoded.record.seq,
-            idempotency_key: e.idempotency_key.clone(),
-            record: encoded.record,
-            bytes: encoded.bytes,
-            record_hash: encoded.record_hash,
-            leaf_hash: encoded.leaf_hash,
-        });
+        records.push(BatchRecord::new(encoded, e.idempotency_key.clone()));
     }
     let leaves: Vec<Hash> = records.iter().map(|r| r.leaf_hash).collect();
     let indexes = merkle::append_batch_indexes(t.head.size, leaves.len() as u64)?;

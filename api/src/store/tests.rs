@@ -164,14 +164,8 @@ async fn batch_on(
     let mut records = Vec::new();
     for (i, e) in entries.into_iter().enumerate() {
         let encoded = builder.build(e.record).unwrap();
-        records.push(BatchRecord {
-            seq: head.size + i as u64,
-            idempotency_key: e.idempotency_key,
-            record: encoded.record,
-            record_hash: encoded.record_hash,
-            leaf_hash: encoded.leaf_hash,
-            bytes: encoded.bytes,
-        });
+        assert_eq!(encoded.record.seq, head.size + i as u64);
+        records.push(BatchRecord::new(encoded, e.idempotency_key));
     }
     let leaves: Vec<Hash> = records.iter().map(|r| r.leaf_hash).collect();
     let indexes = merkle::append_batch_indexes(head.size, leaves.len() as u64).unwrap();
