@@ -317,12 +317,21 @@ pub fn html_response(status: StatusCode, lang: PageLang, body: String) -> Respon
 
 /// A static asset with a long cache lifetime (its URL carries [`ASSET_VERSION`]).
 pub fn asset_response(media_type: &'static str, body: &'static str) -> Response {
+    cacheable_response(media_type, "public, max-age=86400", body)
+}
+
+/// `body` as `media_type` that caches may keep as `cache_control` says (never sniffed).
+pub fn cacheable_response(
+    media_type: &'static str,
+    cache_control: &'static str,
+    body: impl IntoResponse,
+) -> Response {
     let mut response = body.into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400"),
+        HeaderValue::from_static(cache_control),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

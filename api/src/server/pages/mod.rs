@@ -24,13 +24,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chop_seal::verify::{VerifyError, VerifyOptions, verify_pdf};
 use time::OffsetDateTime;
 
-use self::html::{Frame, PageLang, asset_response, document, html_response};
+use self::html::{Frame, PageLang, asset_response, cacheable_response, document, html_response};
 use self::licence_page::{
     LicencePage, StoredCheck, licence_main, not_found_main, unavailable_main,
 };
@@ -442,18 +442,7 @@ async fn get_seal_png(State(state): State<AppState>, Path(id): Path<String>) -> 
     };
     match registry.seal_row(&licence.seal_id).await {
         Ok(seal) if !seal.picture_png.is_empty() => {
-            let mut response = seal.picture_png.into_response();
-            let h = response.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            );
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            response
+            cacheable_response("image/png", "public, max-age=3600", seal.picture_png)
         }
         Ok(_) | Err(RegistryError::NotFound { .. }) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => {
