@@ -440,45 +440,24 @@ async fn organisations_and_seals() {
             .pki
             .issue_signer("别的单位", "11100000000013338W", "合同专用章")
             .unwrap();
-        let err = reg
-            .create_seal(
-                NewSeal {
-                    org_id: org.id.clone(),
-                    name: "合同专用章".into(),
-                    seal_type: SealType::Contract,
-                    key: SealKey::Upload {
-                        cert_pem: other.cert_pem(),
-                        key_pem: other.key_pem(),
-                        chain_pem: Some(reg.pki.chain_pem()),
-                    },
-                    picture_png: None,
-                },
-                "test",
-            )
-            .await
-            .unwrap_err();
+        let upload = |cred: &chop_keys_dev::Credential| NewSeal {
+            org_id: org.id.clone(),
+            name: "合同专用章".into(),
+            seal_type: SealType::Contract,
+            key: SealKey::Upload {
+                cert_pem: cred.cert_pem(),
+                key_pem: cred.key_pem(),
+                chain_pem: Some(reg.pki.chain_pem()),
+            },
+            picture_png: None,
+        };
+        let err = reg.create_seal(upload(&other), "test").await.unwrap_err();
         assert!(err.to_string().contains("organizationIdentifier"), "{err}");
         let own = reg
             .pki
             .issue_signer(&org.name, &org.uscc, "合同专用章")
             .unwrap();
-        let uploaded = reg
-            .create_seal(
-                NewSeal {
-                    org_id: org.id.clone(),
-                    name: "合同专用章".into(),
-                    seal_type: SealType::Contract,
-                    key: SealKey::Upload {
-                        cert_pem: own.cert_pem(),
-                        key_pem: own.key_pem(),
-                        chain_pem: Some(reg.pki.chain_pem()),
-                    },
-                    picture_png: None,
-                },
-                "test",
-            )
-            .await
-            .unwrap();
+        let uploaded = reg.create_seal(upload(&own), "test").await.unwrap();
         assert_eq!(uploaded.seal_type, 14);
 
         // A licence from the new organisation with its seal verifies.
