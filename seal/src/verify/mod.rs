@@ -311,37 +311,76 @@ struct Partial {
 /// `Err` only when the file is not a readable PDF, has no signature, or exceeds a limit;
 /// every finding about a signature is in the [`Report`].
 pub fn verify_pdf(data: &[u8], opts: &VerifyOptions) -> Result<Report, VerifyError> {
-    let limits = &opts.limits;
-    if data.len() > limits.max_input_bytes {
-        return Err(VerifyError::LimitExceeded(LimitHit::new(
-            "max_input_bytes",
-            format!(
-                "the file is {} bytes, the limit is {}",
-                data.len(),
-                limits.max_input_bytes
-            ),
-        )));
-    }
-    let budget = Budget::new(limits);
-    let validation_time = opts.at.unwrap_or_else(OffsetDateTime::now_utc);
-    let header = document::header_offset(data)
-        .ok_or_else(|| VerifyError::NotPdf("no %PDF- header".into()))?;
-    let scan = prescan::check(data, header, &budget).map_err(|r| match r {
-        prescan::Refusal::Limit(l) => VerifyError::LimitExceeded(l),
-        prescan::Refusal::Encrypted => VerifyError::NotPdf(document::ENCRYPTED.into()),
-    })?;
+    let run = Run::start(data, opts)?;
     // Parse a view with the signatures' /Contents blanked when that is provably the same
     // (see `gaps`); otherwise, or when the proof fails, parse the file itself.
-    if scan.loaded_streams == 0
+    if run.view_allowed
         && let Some(blanked) = gaps::Blanked::new(data)
         && let Ok(Verified {
             report,
             confirmed: true,
-        }) = verify_parsed(data, Some(&blanked), header, validation_time, opts, &budget)
+        }) = run.verify(data, Some(&blanked), opts)
     {
         return Ok(report);
     }
-    verify_parsed(data, None, header, validation_time, opts, &budget).map(|v| v.report)
+    run.verify(data, None, opts).map(|v| v.report)
+}
+
+/// What every verification of one file shares: its budget and validation time, where its
+/// header is, and whether the pre-scan allows a blanked view (no stream the parser inflates
+/// while loading).
+struct Run {
+    budget: Budget,
+    validation_time: OffsetDateTime,
+    header: usize,
+    view_allowed: bool,
+}
+
+impl Run {
+    /// The size limit, the header and the pre-scan (which bounds what `lopdf` inflates).
+    fn start(data: &[u8], opts: &VerifyOptions) -> Result<Run, VerifyError> {
+        let limits = &opts.limits;
+        if data.len() > limits.max_input_bytes {
+            return Err(VerifyError::LimitExceeded(LimitHit::new(
+                "max_input_bytes",
+                format!(
+                    "the file is {} bytes, the limit is {}",
+                    data.len(),
+                    limits.max_input_bytes
+                ),
+            )));
+        }
+        let budget = Budget::new(limits);
+        let validation_time = opts.at.unwrap_or_else(OffsetDateTime::now_utc);
+        let header = document::header_offset(data)
+            .ok_or_else(|| VerifyError::NotPdf("no %PDF- header".into()))?;
+        let scan = prescan::check(data, header, &budget).map_err(|r| match r {
+            prescan::Refusal::Limit(l) => VerifyError::LimitExceeded(l),
+            prescan::Refusal::Encrypted => VerifyError::NotPdf(document::ENCRYPTED.into()),
+        })?;
+        Ok(Run {
+            budget,
+            validation_time,
+            header,
+            view_allowed: scan.loaded_streams == 0,
+        })
+    }
+
+    fn verify(
+        &self,
+        data: &[u8],
+        blanked: Option<&gaps::Blanked>,
+        opts: &VerifyOptions,
+    ) -> Result<Verified, VerifyError> {
+        verify_parsed(
+            data,
+            blanked,
+            self.header,
+            self.validation_time,
+            opts,
+            &self.budget,
+        )
+    }
 }
 
 /// What [`verify_pdf`] would answer from the file's own parse and from the blanked view
@@ -358,30 +397,24 @@ pub struct ParseComparison {
 
 #[doc(hidden)]
 pub fn compare_parses(data: &[u8], opts: &VerifyOptions) -> ParseComparison {
-    let budget = Budget::new(&opts.limits);
-    let at = opts.at.unwrap_or_else(OffsetDateTime::now_utc);
-    let Some(header) = document::header_offset(data) else {
-        return ParseComparison {
-            file: verify_pdf(data, opts),
-            view: None,
-        };
+    let run = match Run::start(data, opts) {
+        Ok(run) => run,
+        Err(e) => {
+            return ParseComparison {
+                file: Err(e),
+                view: None,
+            };
+        }
     };
-    let Ok(scan) = prescan::check(data, header, &budget) else {
-        return ParseComparison {
-            file: verify_pdf(data, opts),
-            view: None,
-        };
-    };
-    let file = verify_parsed(data, None, header, at, opts, &budget).map(|v| v.report);
-    let view = (scan.loaded_streams == 0)
+    let file = run.verify(data, None, opts).map(|v| v.report);
+    let view = run
+        .view_allowed
         .then(|| gaps::Blanked::new(data))
         .flatten()
-        .map(
-            |b| match verify_parsed(data, Some(&b), header, at, opts, &budget) {
-                Ok(v) => (Ok(v.report), v.confirmed),
-                Err(e) => (Err(e), false),
-            },
-        );
+        .map(|b| match run.verify(data, Some(&b), opts) {
+            Ok(v) => (Ok(v.report), v.confirmed),
+            Err(e) => (Err(e), false),
+        });
     ParseComparison { file, view }
 }
 
