@@ -35,25 +35,10 @@ use lopdf::{Document, Object, ObjectId};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::document::Revision;
+use super::prescan::{HEX_OR_SPACE, is_ws};
 
 /// Hex digits of the marker at the start of a gap.
 const MARKER_DIGITS: usize = 32;
-
-/// A hex digit or `lopdf`'s white space, by byte.
-const HEX_OR_SPACE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0usize;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_hexdigit() || is_space(b);
-        c += 1;
-    }
-    t
-};
-
-const fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0 | 0x0c)
-}
 
 /// One blanked gap.
 #[derive(Debug, Clone)]
@@ -77,7 +62,7 @@ pub(crate) struct Blanked {
 /// Read `[0 a b c]` after `/ByteRange` at `i`: the four integers.
 fn byte_range_at(data: &[u8], mut i: usize) -> Option<[usize; 4]> {
     let skip_space = |mut i: usize| {
-        while i < data.len() && is_space(data[i]) {
+        while i < data.len() && is_ws(data[i]) {
             i += 1;
         }
         i
@@ -163,7 +148,7 @@ impl Blanked {
             body[..MARKER_DIGITS].copy_from_slice(&digits);
             body[MARKER_DIGITS] = b'>';
             for b in &mut body[MARKER_DIGITS + 1..] {
-                if !is_space(*b) {
+                if !is_ws(*b) {
                     *b = b' ';
                 }
             }
@@ -337,7 +322,7 @@ mod tests {
             .enumerate()
             .skip(34)
         {
-            if is_space(*o) {
+            if is_ws(*o) {
                 assert_eq!(v, o, "white space at {i} kept");
             } else {
                 assert_eq!(*v, b' ', "digit at {i} blanked");

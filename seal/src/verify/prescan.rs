@@ -197,12 +197,12 @@ fn number_suffixes(digits: &[u8], numbers: &HashSet<u64>) -> bool {
 
 // ---- finding streams ----------------------------------------------------------------------
 
-fn is_ws(c: u8) -> bool {
+pub(crate) fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0 | 0x0c)
 }
 
 /// Hex digits and `lopdf`'s white space (`is_ws`): what may stand in a hex string.
-const HEX_OR_SPACE: [bool; 256] = {
+pub(crate) const HEX_OR_SPACE: [bool; 256] = {
     let mut t = [false; 256];
     let mut c = 0usize;
     while c < 256 {
